@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+
+
+class OneClickConfig(AppConfig):
+    name = "oneclick"
+    verbose_name = "Accounts and portal"
+
+    def ready(self):
+        from oneclick import receivers  # noqa: F401  (connects login auditing)
+        from oneclick.admin_site import install_admin_site
+
+        install_admin_site()

@@ -1,0 +1,24 @@
+from django.urls import reverse
+
+NAVIGATION = [
+    ("Dashboard", "dashboard"),
+    ("Keys", "keys:list"),
+    ("Bots", "portfolios:bot_list"),
+    ("Signals", "strategies:signal_list"),
+    ("Alerts", "alerts:list"),
+    ("Security", "security"),
+]
+
+
+def portal(request):
+    """The navigation of the portal shell, with the current page marked."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    items = []
+    for label, name in NAVIGATION:
+        url = reverse(name)
+        active = request.path == url if url == "/" else request.path.startswith(url)
+        items.append({"label": label, "url": url, "active": active, "badge": None})
+    pending = getattr(request, "second_factor_pending", False)
+    return {"portal_nav": items, "second_factor_pending": pending}

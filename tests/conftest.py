@@ -1,0 +1,101 @@
+import os
+import time
+
+import pytest
+from allauth.account.models import EmailAddress
+from django.conf import settings
+from django.core.cache import cache
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.oath import TOTP
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from oneclick.services import backup_codes_regenerate
+
+PASSWORD = "correct-horse-battery-9"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Rate-limit counters and cached data never leak between tests."""
+    if settings.REDIS_URL:
+        client = cache._cache.get_client(write=True)
+        for key in client.scan_iter(match=f"{settings.CACHE_KEY_PREFIX}:*"):
+            client.delete(key)
+    else:
+        cache.clear()
+    yield
+
+
+def make_user(email, *, staff=False, verified_email=True):
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.create_user(
+        username=email.split("@")[0], email=email, password=PASSWORD, is_staff=staff, is_superuser=staff
+    )
+    EmailAddress.objects.create(user=user, email=email, verified=verified_email, primary=True)
+    return user
+
+
+@pytest.fixture
+def alice(db):
+    return make_user("alice@example.com")
+
+
+@pytest.fixture
+def bob(db):
+    return make_user("bob@example.com")
+
+
+@pytest.fixture
+def staff(db):
+    return make_user("staff@example.com", staff=True)
+
+
+def totp_code(device, offset=0):
+    """The code an authenticator app would show, `offset` steps from now."""
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    totp.time = time.time() + offset * device.step
+    return f"{totp.token():0{device.digits}d}"
+
+
+def enable_two_factor(user):
+    """A confirmed authenticator plus backup codes, as after enrolment."""
+    device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=True)
+    codes = backup_codes_regenerate(user=user)
+    return device, codes
+
+
+def login_verified(client, user, device=None):
+    """Signed in, and through the second factor when the user has one."""
+    client.force_login(user)
+    if device is not None:
+        session = client.session
+        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+        session.save()
+    return client
+
+
+@pytest.fixture
+def alice_2fa(alice):
+    device, codes = enable_two_factor(alice)
+    alice.totp_device = device
+    alice.backup_codes = codes
+    return alice
+
+
+def subprocess_env(**extra):
+    """Environment for a child process that must use this test's database."""
+    from django.db import connection
+
+    env = dict(os.environ)
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        env["DATABASE_URL"] = f"sqlite:///{db['NAME']}"
+    else:
+        user = db["USER"] or "postgres"
+        host = db["HOST"] or "127.0.0.1"
+        port = db["PORT"] or 5432
+        password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
+        env["DATABASE_URL"] = f"postgres://{user}{password}@{host}:{port}/{db['NAME']}"
+    env.update(extra)
+    return env
