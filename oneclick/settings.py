@@ -206,6 +206,10 @@ ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
 
 # Second factor (django-otp).
 OTP_TOTP_ISSUER = "OneClick"
+# Wrong codes are limited per user and per IP by the "otp_failed" rate above,
+# with a clear message; django-otp's silent per-device delay is not used.
+OTP_TOTP_THROTTLE_FACTOR = 0
+OTP_STATIC_THROTTLE_FACTOR = 0
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -1,0 +1,71 @@
+import subprocess
+import sys
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+
+from oneclick.demo import DEMO_EMAIL
+
+pytestmark = pytest.mark.django_db
+
+
+def test_every_portal_page_needs_login(client):
+    for name in ("dashboard", "security", "keys:list", "portfolios:bot_list", "strategies:signal_list", "alerts:list"):
+        response = client.get(reverse(name))
+        assert response.status_code == 302
+        assert response.url.startswith(reverse("account_login"))
+
+
+def test_shell_has_navigation_and_empty_states(client, alice):
+    client.force_login(alice)
+    page = client.get(reverse("dashboard")).content.decode()
+    for label in ("Dashboard", "Keys", "Bots", "Signals", "Alerts", "Security"):
+        assert f">{label}" in page
+    assert "Link your first exchange key" in page
+    assert "Turn on two-factor authentication" in page
+    assert alice.email in page
+    bots = client.get(reverse("portfolios:bot_list")).content.decode()
+    assert "No bots yet" in bots
+
+
+def test_security_headers_and_csp_without_inline_script(client, alice):
+    client.force_login(alice)
+    response = client.get(reverse("dashboard"))
+    csp = response["Content-Security-Policy"]
+    assert "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp
+    assert "frame-ancestors 'none'" in csp
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert "<script>" not in response.content.decode()
+
+
+def test_not_found_page_is_in_portal_style(client, alice):
+    client.force_login(alice)
+    response = client.get("/no/such/page/")
+    assert response.status_code == 404
+    assert b"Page not found" in response.content
+    assert b"pico.min.css" in response.content
+
+
+def test_static_files_are_served_with_debug_off(client, settings):
+    assert settings.DEBUG is False
+    response = client.get("/static/oneclick/portal.css")
+    assert response.status_code == 200
+
+
+def test_demo_seeding_twice_creates_one_demo_user(transactional_db):
+    from tests.conftest import subprocess_env
+
+    env = subprocess_env(ONECLICK_DEMO_PASSWORD="demo-password-for-tests", LOG_LEVEL="WARNING")
+    for _ in range(2):
+        result = subprocess.run(
+            [sys.executable, "manage.py", "seed_demo"], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 0, result.stderr
+    assert "Found demo user demo@example.com" in result.stdout
+    assert get_user_model().objects.filter(email=DEMO_EMAIL).count() == 1
+    demo = get_user_model().objects.get(email=DEMO_EMAIL)
+    assert demo.check_password("demo-password-for-tests")
+    assert demo.emailaddress_set.get().verified
