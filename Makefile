@@ -31,7 +31,7 @@ run: demo-data
 	$(VENV)/bin/honcho --procfile Procfile start
 
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) bench/run.py
