@@ -1,0 +1,9 @@
+"""A local exchange that speaks the Binance Spot REST API subset ccxt uses.
+
+A separate system living in this repository: its own process, its own state
+on disk, no Django. Start it with ``python -m paperexchange serve``.
+"""
+
+__all__ = ["__version__"]
+
+__version__ = "1.0"
