@@ -234,10 +234,14 @@ def make_handler(state: State, route: Route):
     async def handler(request):
         counters.requests += 1
         counters.by_path[route.path] += 1
+        # every fault is decided when the request arrives, before any added latency
         delay = faults.delay()
+        forced = faults.take_force()
+        is_order = route.is_order
+        error_knob = faults.take("error", is_order)
+        timeout_knob = faults.take("timeout", is_order)
         if delay:
             await asyncio.sleep(delay)
-        forced = faults.take_force()
         if forced:
             if forced == 429:
                 counters.http_429 += 1
@@ -248,12 +252,9 @@ def make_handler(state: State, route: Route):
             return error_response(BinanceError(-1003, "Way too much request weight used; IP banned until "
                                                       f"{state.now() + 1000}. Please use WebSocket Streams for live "
                                                       "updates to avoid bans.", status=418, headers={"Retry-After": "1"}))
-        is_order = route.is_order
-        error_knob = faults.take("error", is_order)
         if error_knob and not error_knob["execute"]:
             counters.injected_errors += 1
             return _injected_error(error_knob["status"])
-        timeout_knob = faults.take("timeout", is_order)
         if timeout_knob and not timeout_knob["execute"]:
             counters.injected_timeouts += 1
             await asyncio.sleep(timeout_knob["seconds"])
