@@ -11,6 +11,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from oneclick.services import backup_codes_regenerate
 
+pytest_plugins = ["tests.plugins.paper"]
+
 PASSWORD = "correct-horse-battery-9"
 
 
@@ -99,3 +101,11 @@ def subprocess_env(**extra):
         env["DATABASE_URL"] = f"postgres://{user}{password}@{host}:{port}/{db['NAME']}"
     env.update(extra)
     return env
+
+
+@pytest.fixture
+def paper(paper_exchange, settings):
+    """The paper exchange, with the platform's gateway pointed at it."""
+    settings.PAPEREXCHANGE_URL = paper_exchange.url
+    paper_exchange.reset()
+    return paper_exchange
