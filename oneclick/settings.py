@@ -196,6 +196,8 @@ ACCOUNT_RATE_LIMITS = {
     "reset_password": "20/m/ip,5/m/key",
     "reset_password_from_key": "20/m/ip",
     "change_password": "5/m/user",
+    # Attempts to link an exchange key (each one probes the exchange).
+    "key_link": "10/h/user",
     # Wrong one-time codes (second factor at login and step-up checks).
     "otp_failed": env.str("ONECLICK_OTP_RATE", default="5/5m/user,20/m/ip"),
 }

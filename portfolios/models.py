@@ -41,3 +41,23 @@ class Bot(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class BotStateChange(models.Model):
+    """Who changed a bot's state, when and why."""
+
+    bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="state_changes")
+    from_state = models.CharField(max_length=10, choices=Bot.State.choices)
+    to_state = models.CharField(max_length=10, choices=Bot.State.choices)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        help_text="Empty when the platform itself changed it.",
+    )
+    reason = models.CharField(max_length=300)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+    def __str__(self):
+        return f"{self.bot}: {self.from_state} → {self.to_state}"

@@ -1,0 +1,259 @@
+"""Everything that changes an exchange key: link, probe, disable, enable, delete.
+
+Network calls (probes) happen outside database transactions; the outcome is
+written afterwards. Every change leaves a :class:`KeyEvent` row, which the
+alerts app turns into notifications.
+"""
+
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from keys.models import ExchangeKey, KeyEvent, mask_api_key
+from portfolios.gateway import AuthFailed, Credentials, ExchangeError, PermissionDenied, exchange_class
+
+log = logging.getLogger(__name__)
+
+# Consecutive authentication failures after which a key is disabled.
+AUTH_FAILURE_LIMIT = 3
+
+
+class KeyRefused(Exception):
+    """The key cannot be linked or used; the message is safe to show the user."""
+
+
+class KeyNotActive(Exception):
+    """The key was disabled or deleted: nothing may be sent with it."""
+
+
+WITHDRAW_REFUSAL = (
+    "This key can withdraw funds, so OneClick refuses it. On your exchange, edit the key and turn "
+    "withdrawals (and internal/universal transfers) off, or create a new key with only reading and "
+    "spot trading enabled, then link it again."
+)
+NO_TRADE_REFUSAL = (
+    "This key cannot trade spot, so a bot could not place orders with it. Enable spot trading on the "
+    "key at your exchange (keep withdrawals off) and link it again."
+)
+UNVERIFIED_CONFIRMATION = (
+    "{exchange} does not tell us a key's permissions. Confirm that withdrawals are turned off for this key."
+)
+
+
+def event_record(*, kind, owner, key=None, actor=None, ip=None, detail=""):
+    return KeyEvent.objects.create(kind=kind, owner=owner, key=key, actor=actor, ip_address=ip, detail=detail[:500])
+
+
+def _probe(exchange_name, credentials):
+    """Authenticate and read permissions. Raises KeyRefused with a clear reason."""
+    exchange = exchange_class(exchange_name)(credentials)
+    try:
+        return exchange.probe()
+    except AuthFailed:
+        raise KeyRefused(
+            f"{exchange.label} did not accept this key and secret. Check that you copied both completely."
+        ) from None
+    except PermissionDenied as error:
+        raise KeyRefused(
+            f"{exchange.label} refused the key: it lacks reading permission or is restricted to other IP "
+            f"addresses. ({error.reason})"
+        ) from None
+    except ExchangeError as error:
+        if error.retryable:
+            raise KeyRefused(
+                f"Could not reach {exchange.label} to check the key ({error.reason}). Nothing was saved; try again."
+            ) from None
+        raise KeyRefused(f"{exchange.label} refused the check: {error.reason}") from None
+
+
+def _judge(exchange_name, permissions, confirmed_no_withdrawals):
+    """Refuse what must be refused; return the stored permission dict."""
+    if permissions.can_withdraw:
+        raise KeyRefused(WITHDRAW_REFUSAL)
+    if permissions.verified and not permissions.can_trade:
+        raise KeyRefused(NO_TRADE_REFUSAL)
+    if not permissions.verified and not confirmed_no_withdrawals:
+        raise KeyRefused(UNVERIFIED_CONFIRMATION.format(exchange=exchange_class(exchange_name).label))
+    return permissions.as_dict()
+
+
+def key_link(*, owner, exchange, label, credentials, confirmed_no_withdrawals=False, actor=None, ip=None):
+    """Probe a new key and store it encrypted if it is safe to use.
+
+    Raises :class:`KeyRefused` (and stores nothing but an audit row) otherwise.
+    """
+    try:
+        probe = _probe(exchange, credentials)
+        permissions = _judge(exchange, probe.permissions, confirmed_no_withdrawals)
+    except KeyRefused as refusal:
+        event_record(
+            kind=KeyEvent.Kind.LINK_REFUSED, owner=owner, actor=actor or owner, ip=ip,
+            detail=f"{exchange}: {refusal}",
+        )
+        raise
+    now = timezone.now()
+    with transaction.atomic():
+        key = ExchangeKey.objects.create(
+            owner=owner,
+            exchange=exchange,
+            label=label,
+            api_key=credentials.api_key,
+            api_secret=credentials.secret,
+            passphrase=credentials.passphrase,
+            private_key=credentials.private_key,
+            api_key_hint=mask_api_key(credentials.api_key),
+            permissions=permissions,
+            permissions_verified=probe.permissions.verified,
+            ip_restricted=probe.permissions.ip_restricted,
+            probed_at=now,
+            last_used_at=now,
+        )
+        event_record(kind=KeyEvent.Kind.LINKED, owner=owner, key=key, actor=actor or owner, ip=ip)
+        event_record(kind=KeyEvent.Kind.PROBED, owner=owner, key=key, actor=actor or owner, ip=ip,
+                     detail=_permission_summary(permissions))
+    return key
+
+
+def _permission_summary(permissions):
+    flags = [name for name in ("can_read", "can_trade", "can_withdraw") if permissions.get(name)]
+    restricted = permissions.get("ip_restricted")
+    verified = "verified" if permissions.get("verified") else "unverified"
+    return f"{', '.join(flags) or 'no permissions'}; IP-restricted: {restricted}; {verified}"
+
+
+def key_credentials(key):
+    """Decrypted credentials, for the process that is about to use them."""
+    return Credentials(
+        api_key=key.api_key, secret=key.api_secret, passphrase=key.passphrase, private_key=key.private_key
+    )
+
+
+def key_exchange(*, key_id):
+    """A gateway exchange for a key, re-checking that the key is active now.
+
+    Every task that talks to an exchange with a user's key calls this when it
+    runs (not when it was queued), so disabling a key stops queued work too.
+    """
+    key = ExchangeKey.objects.get(pk=key_id)
+    if key.status != ExchangeKey.Status.ACTIVE:
+        raise KeyNotActive(f"Key {key.pk} is {key.get_status_display().lower()}")
+    ExchangeKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now())
+    return key, exchange_class(key.exchange)(key_credentials(key))
+
+
+def _pause_bots(key, reason, by):
+    from portfolios.services import bots_pause_for_key
+
+    bots_pause_for_key(key=key, reason=reason, by=by)
+
+
+def key_disable(*, key, by=None, reason="Disabled by the owner", ip=None):
+    """Stop every use of the key at once. Needs no second factor: stopping must be easy."""
+    with transaction.atomic():
+        changed = ExchangeKey.objects.filter(pk=key.pk, status=ExchangeKey.Status.ACTIVE).update(
+            status=ExchangeKey.Status.DISABLED, status_reason=reason[:300]
+        )
+        if changed:
+            event_record(kind=KeyEvent.Kind.DISABLED, owner=key.owner, key=key, actor=by, ip=ip, detail=reason)
+    key.refresh_from_db()
+    _pause_bots(key, f"Key disabled: {reason}", by)
+    return bool(changed)
+
+
+def key_enable(*, key, by, ip=None, confirmed_no_withdrawals=False):
+    """Re-enable a disabled key after a fresh probe (the view demands a fresh code)."""
+    if key.status != ExchangeKey.Status.DISABLED:
+        raise KeyRefused("Only a disabled key can be re-enabled.")
+    try:
+        probe = _probe(key.exchange, key_credentials(key))
+        confirmed = confirmed_no_withdrawals or not key.permissions_verified
+        permissions = _judge(key.exchange, probe.permissions, confirmed)
+    except KeyRefused as refusal:
+        event_record(kind=KeyEvent.Kind.PROBE_FAILED, owner=key.owner, key=key, actor=by, ip=ip, detail=str(refusal))
+        raise
+    with transaction.atomic():
+        ExchangeKey.objects.filter(pk=key.pk).update(
+            status=ExchangeKey.Status.ACTIVE,
+            status_reason="",
+            permissions=permissions,
+            permissions_verified=probe.permissions.verified,
+            ip_restricted=probe.permissions.ip_restricted,
+            probed_at=timezone.now(),
+            auth_failures=0,
+        )
+        event_record(kind=KeyEvent.Kind.ENABLED, owner=key.owner, key=key, actor=by, ip=ip,
+                     detail=_permission_summary(permissions))
+    key.refresh_from_db()
+    return key
+
+
+def key_delete(*, key, by, ip=None):
+    """Overwrite the encrypted values and take the key out of use for good."""
+    with transaction.atomic():
+        ExchangeKey.objects.filter(pk=key.pk).update(
+            api_key="", api_secret="", passphrase="", private_key="",
+            status=ExchangeKey.Status.REVOKED, status_reason="Deleted",
+        )
+        event_record(kind=KeyEvent.Kind.DELETED, owner=key.owner, key=key, actor=by, ip=ip)
+    key.refresh_from_db()
+    _pause_bots(key, "Key deleted", by)
+
+
+def key_auth_failure_record(*, key, detail):
+    """Count an authentication failure; disable the key after repeated ones."""
+    with transaction.atomic():
+        locked = ExchangeKey.objects.select_for_update().get(pk=key.pk)
+        locked.auth_failures += 1
+        locked.save(update_fields=["auth_failures"])
+        event_record(kind=KeyEvent.Kind.AUTH_FAILURE, owner=locked.owner, key=locked,
+                     detail=f"{detail} ({locked.auth_failures} in a row)")
+    if locked.auth_failures >= AUTH_FAILURE_LIMIT and locked.status == ExchangeKey.Status.ACTIVE:
+        key_disable(key=locked, reason=f"{locked.auth_failures} authentication failures in a row")
+    return locked.auth_failures
+
+
+def key_reprobe(*, key, by=None, ip=None):
+    """Probe an active key again; disable it if it can now withdraw or keeps failing."""
+    if key.status != ExchangeKey.Status.ACTIVE:
+        return key
+    exchange = exchange_class(key.exchange)(key_credentials(key))
+    try:
+        probe = exchange.probe()
+    except (AuthFailed, PermissionDenied) as error:
+        key_auth_failure_record(key=key, detail=error.reason)
+        key.refresh_from_db()
+        return key
+    except ExchangeError as error:
+        event_record(kind=KeyEvent.Kind.PROBE_FAILED, owner=key.owner, key=key, actor=by, ip=ip, detail=error.reason)
+        return key
+    permissions = probe.permissions.as_dict()
+    with transaction.atomic():
+        ExchangeKey.objects.filter(pk=key.pk).update(
+            permissions=permissions,
+            permissions_verified=probe.permissions.verified,
+            ip_restricted=probe.permissions.ip_restricted,
+            probed_at=timezone.now(),
+            last_used_at=timezone.now(),
+            auth_failures=0,
+        )
+        event_record(kind=KeyEvent.Kind.PROBED, owner=key.owner, key=key, actor=by, ip=ip,
+                     detail=_permission_summary(permissions))
+    key.refresh_from_db()
+    if probe.permissions.can_withdraw:
+        event_record(kind=KeyEvent.Kind.WITHDRAW_DETECTED, owner=key.owner, key=key,
+                     detail="The exchange reports that this key can now withdraw funds.")
+        key_disable(key=key, reason="The key can now withdraw funds")
+    elif probe.permissions.verified and not probe.permissions.can_trade:
+        key_disable(key=key, reason="The key can no longer trade")
+    return key
+
+
+def keys_reprobe_all():
+    """Queue a re-probe of every active key (the daily schedule)."""
+    from django_q.tasks import async_task
+
+    ids = list(ExchangeKey.objects.filter(status=ExchangeKey.Status.ACTIVE).values_list("pk", flat=True))
+    for key_id in ids:
+        async_task("keys.tasks.key_reprobe_task", key_id, task_name=f"key-reprobe-{key_id}")
+    return len(ids)
