@@ -156,3 +156,30 @@ def test_error_mapping_uses_the_spot_table_for_local_urls(paper_account):
         exchange.handle_errors(503, "", exchange.urls["api"]["private"] + "/account", "GET", {},
                                '{"code":-1008,"msg":"Server is currently overloaded"}',
                                {"code": -1008, "msg": "Server is currently overloaded"}, {}, None)
+
+
+def test_test_order_validates_without_placing(exchange, paper_account):
+    assert exchange.create_order("BTC/USDT", "market", "buy", 0.0001, params={"test": True}) is not None
+    with pytest.raises(ccxt.InsufficientFunds):
+        exchange.create_order("BTC/USDT", "market", "buy", 1, params={"test": True})
+    assert paper_account.snapshot()["orders"] == []
+
+
+def test_key_restricted_to_127_0_0_1_is_refused_from_127_0_0_2(paper_exchange, paper_account):
+    """The check uses the real source address of the connection."""
+    import requests
+
+    class SourceAddress(requests.adapters.HTTPAdapter):
+        def init_poolmanager(self, *args, **kwargs):
+            kwargs["source_address"] = ("127.0.0.2", 0)
+            super().init_poolmanager(*args, **kwargs)
+
+    key = paper_exchange.create_key(paper_account.id, ips=["127.0.0.1"])
+    exchange = paper_exchange.ccxt(key)
+    exchange.session.mount("http://", SourceAddress())
+    exchange.load_markets()
+    with pytest.raises(ccxt.AuthenticationError, match="-2015"):
+        exchange.fetch_balance()
+    allowed = paper_exchange.ccxt(paper_exchange.create_key(paper_account.id, ips=["127.0.0.2"]))
+    allowed.session.mount("http://", SourceAddress())
+    assert allowed.fetch_balance()["USDT"]["free"] == 10000
