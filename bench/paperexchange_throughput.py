@@ -169,6 +169,7 @@ def main():
     parser.add_argument("--clients", type=int, default=1, help="client processes")
     parser.add_argument("--concurrency", type=int, default=64, help="requests in flight per client process")
     parser.add_argument("--accounts", type=int, default=8)
+    parser.add_argument("--no-record", dest="record", action="store_false", help="do not append to bench/RESULTS.md")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -192,16 +193,31 @@ def main():
                 proc.terminate()
                 proc.wait(timeout=10)
 
-    print(f"machine: {os.cpu_count()} CPUs, python {sys.version.split()[0]}; {args.clients} client process(es) x "
-          f"{args.concurrency} in flight, {args.seconds:.0f} s each")
-    print(f"bare aiohttp hello:            {hello_rps:8.0f} req/s   p50 {hello_p50:6.2f} ms  p99 {hello_p99:6.2f} ms"
-          f"  errors {hello_err}")
-    print(f"paper exchange signed orders:  {paper_rps:8.0f} orders/s  p50 {paper_p50:6.2f} ms  p99 {paper_p99:6.2f} ms"
-          f"  errors {paper_err}")
-    print(f"ratio orders/hello:            {paper_rps / hello_rps:8.2f}")
-    print(f"orders executed by the exchange (all phases): {counters['orders']}, 429s {counters['http_429']}, "
-          f"418s {counters['http_418']}")
-    print(f"target >= 1000 signed orders/s: {'met' if paper_rps >= 1000 else 'NOT met'}")
+    lines = [
+        f"machine: {os.cpu_count()} CPUs, python {sys.version.split()[0]}; {args.clients} client process(es) x "
+        f"{args.concurrency} in flight, {args.seconds:.0f} s each",
+        f"bare aiohttp hello:            {hello_rps:8.0f} req/s     p50 {hello_p50:6.2f} ms  p99 {hello_p99:6.2f} ms"
+        f"  errors {hello_err}",
+        f"paper exchange signed orders:  {paper_rps:8.0f} orders/s  p50 {paper_p50:6.2f} ms  p99 {paper_p99:6.2f} ms"
+        f"  errors {paper_err}",
+        f"ratio orders/hello:            {paper_rps / hello_rps:8.2f}",
+        f"orders executed by the exchange (all phases): {counters['orders']}, 429s {counters['http_429']}, "
+        f"418s {counters['http_418']}",
+        f"target >= 1000 signed orders/s: {'met' if paper_rps >= 1000 else 'NOT met'}",
+    ]
+    print("\n".join(lines))
+    if args.record:
+        record(lines)
+
+
+def record(lines):
+    """Append this run to bench/RESULTS.md, leaving every other section as it is."""
+    path = ROOT / "bench" / "RESULTS.md"
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    text = "" if path.exists() else "# Benchmark results\n"
+    text += f"\n## paperexchange_throughput, {stamp}\n\n```\n" + "\n".join(lines) + "\n```\n"
+    with open(path, "a") as fh:
+        fh.write(text)
 
 
 if __name__ == "__main__":
