@@ -47,6 +47,11 @@ class KeyLinkForm(StepUpFormMixin):
             for name in ALL_CREDENTIAL_FIELDS:
                 if data.get(name) and name not in declared:
                     self.add_error(name, f"{exchange.label} keys do not use this field; leave it empty.")
+            if not exchange.reports_permissions and not data.get("confirm_no_withdrawals"):
+                self.add_error(
+                    "confirm_no_withdrawals",
+                    f"{exchange.label} does not report a key's permissions: confirm that withdrawals are off.",
+                )
             if "api_secret" in declared and "private_key" in declared:
                 if bool(data.get("api_secret")) == bool(data.get("private_key")):
                     self.add_error("api_secret", "Give either the API secret or the Ed25519 private key.")

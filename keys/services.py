@@ -50,9 +50,10 @@ def _probe(exchange_name, credentials):
     exchange = exchange_class(exchange_name)(credentials)
     try:
         return exchange.probe()
-    except AuthFailed:
+    except AuthFailed as error:
         raise KeyRefused(
-            f"{exchange.label} did not accept this key and secret. Check that you copied both completely."
+            f"{exchange.label} did not accept this key and secret. Check that you copied both completely, "
+            f"and that the key is not restricted to other IP addresses than OneClick's. ({error.reason})"
         ) from None
     except PermissionDenied as error:
         raise KeyRefused(
