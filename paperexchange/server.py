@@ -21,7 +21,7 @@ from aiohttp import web
 
 from . import config as config_mod
 from . import store
-from .engine import Engine, cancel_json, order_json, trade_json
+from .engine import Engine, cancel_json, order_json, parse_int, trade_json
 from .errors import BinanceError, ControlError, bad_key_permissions, bad_param
 from .faults import Counters, Faults
 from .market import INTERVALS, Market, fmt
@@ -366,11 +366,12 @@ def h_klines(ctx):
         raise bad_param("interval")
     if interval not in INTERVALS:
         raise BinanceError(-1120, "Invalid interval.")
-    limit = int(p.get("limit") or 500)
+    limit = parse_int(p, "limit", default=500)
     if not 1 <= limit <= 1000:
         raise BinanceError(-1100, "Illegal characters found in parameter 'limit'; legal range is '1..1000'.")
-    start = int(p["startTime"]) if p.get("startTime") else None
-    end = int(p["endTime"]) if p.get("endTime") else None
+    start, end = parse_int(p, "startTime"), parse_int(p, "endTime")
+    if start is not None and end is not None and end < start:
+        raise BinanceError(-1023, "Start time is greater than end time.")
     return st.market.klines(sym.symbol, interval, start, end, limit, ctx.now)
 
 
