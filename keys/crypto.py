@@ -12,6 +12,8 @@ changed without downtime; ``manage.py rotate_encryption_key`` then rewrites
 every stored value under the current key.
 """
 
+import base64
+import types
 from functools import lru_cache
 
 from cryptography.hazmat.primitives import hashes
@@ -86,7 +88,26 @@ def encrypted_fields():
                 yield model, field
 
 
+SERIALIZED_PREFIX = "encrypted:"
+
+
+def _value_to_string(field, obj):
+    """Serialise (dumpdata, fixtures) as ciphertext, never as the plain value."""
+    value = field.value_from_object(obj)
+    if value is None:
+        return None
+    return SERIALIZED_PREFIX + base64.b64encode(field._dump(value)).decode("ascii")
+
+
+def _to_python(field, value):
+    if isinstance(value, str) and value.startswith(SERIALIZED_PREFIX):
+        return field._load(base64.b64decode(value[len(SERIALIZED_PREFIX):]))
+    return value
+
+
 def install_key_ring():
-    """Make every encrypted field read and write through the key ring."""
+    """Make every encrypted field read, write and serialise through the key ring."""
     for _model, field in encrypted_fields():
         field._fernet = KEY_RING
+        field.value_to_string = types.MethodType(_value_to_string, field)
+        field.to_python = types.MethodType(_to_python, field)

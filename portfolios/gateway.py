@@ -186,7 +186,6 @@ class Exchange:
     ccxt_id = ""
     credential_fields = (API_KEY, API_SECRET)
     reports_permissions = False
-    guide_template = ""
 
     def __init__(self, credentials=None):
         self.credentials = credentials

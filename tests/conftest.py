@@ -109,3 +109,11 @@ def paper(paper_exchange, settings):
     settings.PAPEREXCHANGE_URL = paper_exchange.url
     paper_exchange.reset()
     return paper_exchange
+
+
+@pytest.fixture
+def q_sync(monkeypatch):
+    """django-q2 runs queued tasks at once, in this process (its documented sync mode)."""
+    from django_q.conf import Conf
+
+    monkeypatch.setattr(Conf, "SYNC", True)
