@@ -70,9 +70,8 @@ def test_server_error_after_execution_leaves_the_order_placed(exchange, paper_ac
     assert exchange.fetch_order(None, "BTC/USDT", params={"clientOrderId": "exec-500"})["status"] == "closed"
 
 
-def test_timeout_without_execution(paper_account, paper_exchange):
-    exchange = paper_account.ccxt(timeout=300)
-    exchange.load_markets()
+def test_timeout_without_execution(exchange, paper_account, paper_exchange):
+    exchange.timeout = 300
     paper_exchange.fault(timeout={"count": 1, "seconds": 3, "scope": "orders"})
     with pytest.raises(ccxt.RequestTimeout):
         exchange.create_order("BTC/USDT", "market", "buy", 0.0001, params={"clientOrderId": "slow-1"})
@@ -80,22 +79,21 @@ def test_timeout_without_execution(paper_account, paper_exchange):
     assert paper_exchange.counters()["injected_timeouts"] == 1
 
 
-def test_timeout_after_execution(paper_account, paper_exchange):
-    exchange = paper_account.ccxt(timeout=300)
-    exchange.load_markets()
+def test_timeout_after_execution(exchange, paper_account, paper_exchange):
+    exchange.timeout = 300
     paper_exchange.fault(timeout={"count": 1, "seconds": 3, "scope": "orders", "execute": True})
     with pytest.raises(ccxt.RequestTimeout):
         exchange.create_order("BTC/USDT", "market", "buy", 0.0001, params={"clientOrderId": "slow-2"})
     assert [o["clientOrderId"] for o in orders_of(paper_account)] == ["slow-2"]
 
 
-def test_added_latency_can_outlast_a_client_timeout(paper_account, paper_exchange):
-    exchange = paper_account.ccxt(timeout=200)
-    exchange.load_markets()
+def test_added_latency_can_outlast_a_client_timeout(exchange, paper_exchange):
+    exchange.timeout = 200
     paper_exchange.fault(latency={"ms": 1500})
     with pytest.raises(ccxt.RequestTimeout):
         exchange.fetch_balance()
     paper_exchange.fault(latency=None)
+    exchange.timeout = 10_000
     wait_until(lambda: paper_exchange.counters()["weight_used"] >= 20)  # the slow request has been served
     assert exchange.fetch_balance()["USDT"]["free"] == 10000
 
