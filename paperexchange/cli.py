@@ -45,7 +45,11 @@ def cmd_serve(args):
 
     if not 0 < args.port < 65536:
         raise ControlError("--port must be between 1 and 65535")
-    serve(args.host, args.port, _data_dir(args), seed=args.seed, config_path=args.config)
+    try:
+        serve(args.host, args.port, _data_dir(args), seed=args.seed, config_path=args.config)
+    except OSError as exc:
+        raise ControlError(f"cannot serve on {args.host}:{args.port} with data in {_data_dir(args)}: "
+                           f"{exc.strerror or exc}") from None
 
 
 def cmd_account_create(args):

@@ -183,3 +183,12 @@ def test_key_restricted_to_127_0_0_1_is_refused_from_127_0_0_2(paper_exchange, p
     allowed = paper_exchange.ccxt(paper_exchange.create_key(paper_account.id, ips=["127.0.0.2"]))
     allowed.session.mount("http://", SourceAddress())
     assert allowed.fetch_balance()["USDT"]["free"] == 10000
+
+
+def test_ed25519_signature_from_another_key_is_refused(paper_exchange, paper_account):
+    mine = paper_exchange.create_key(paper_account.id, ed25519=True)
+    other = paper_exchange.create_key(paper_account.id, ed25519=True)
+    exchange = paper_exchange.ccxt({"api_key": mine["api_key"], "private_key": other["private_key"]})
+    with pytest.raises(ccxt.AuthenticationError, match="-1022"):
+        exchange.fetch_balance()
+    assert paper_exchange.ccxt(mine).fetch_balance()["USDT"]["free"] == 10000

@@ -153,3 +153,19 @@ def test_control_token_is_written_to_the_data_dir_when_not_given(tmp_path):
         assert f"control token: {token}" in server.log_path.read_text()
     finally:
         server.stop()
+
+
+def test_serve_on_a_busy_port_says_so_in_one_line(paper_exchange, tmp_path):
+    result = cli("serve", "--port", str(paper_exchange.port), data=tmp_path, check=False)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "cannot serve on 127.0.0.1" in result.stderr
+
+
+def test_serve_with_a_bad_config_file_says_so_in_one_line(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[rate_limits\n")
+    result = cli("serve", "--port", "1", "--config", str(bad), data=tmp_path, check=False)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "not valid TOML" in result.stderr
