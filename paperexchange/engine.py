@@ -125,8 +125,9 @@ class Engine:
     def place_order(self, account_id, params, now, reject=None):
         """Validate and execute a new order. Returns (order row, fills, response type).
 
-        ``reject`` is an optional BinanceError raised after validation (the
-        "reject next order" fault), so a rejected order changes nothing.
+        ``reject`` is an optional BinanceError (or a callable returning one or
+        None) raised after every check passed (the "reject next order" fault
+        and /order/test), so a rejected order changes nothing.
         """
         sym = self.symbol(params)
         side = params.get("side")
@@ -223,7 +224,9 @@ class Engine:
             if status != "EXPIRED" and self._balance(account_id, spend_asset)[0] < spend:
                 raise insufficient_balance()
             if reject is not None:
-                raise reject
+                error = reject() if callable(reject) else reject
+                if error is not None:
+                    raise error
             lock_amount = spend if rests else ZERO
             cur = self.conn.execute(
                 "INSERT INTO orders (account_id, symbol, client_order_id, side, type, time_in_force, price, orig_qty,"

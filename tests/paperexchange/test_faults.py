@@ -127,6 +127,14 @@ def test_reject_next_order(exchange, paper_account, paper_exchange):
     assert paper_exchange.counters()["rejected_orders"] == 1
 
 
+def test_an_invalid_order_does_not_use_up_the_rejection(exchange, paper_exchange):
+    paper_exchange.fault(reject_order={"count": 1, "msg": "Rejected by the test."})
+    with pytest.raises(ccxt.InsufficientFunds):
+        exchange.create_order("BTC/USDT", "market", "buy", 1)
+    with pytest.raises(ccxt.InvalidOrder, match="Rejected by the test."):
+        exchange.create_order("BTC/USDT", "market", "buy", 0.0001)
+
+
 def test_reject_with_a_chosen_error(exchange, paper_exchange):
     paper_exchange.fault(reject_order={"count": 1, "code": -2010,
                                        "msg": "Account has insufficient balance for requested action."})
