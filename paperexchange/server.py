@@ -297,13 +297,12 @@ def make_handler(state: State, route: Route):
                 if err is not None:
                     counters.http_429 += 1
                     raise err
-                lost = faults.take_lost_response()
             body = route.handler(ctx)
             status = 200
+            lost = is_order and faults.take_lost_response()  # only an executed order loses its answer
         except BinanceError as exc:
             body, status = exc.body(), exc.status
             headers.update(exc.headers)
-            lost = False
         if lost:
             counters.lost_responses += 1
             await _drop(request)

@@ -37,6 +37,14 @@ def test_lost_response_executes_the_order_but_never_answers(exchange, paper_acco
     assert exchange.create_order("BTC/USDT", "market", "buy", 0.0001)["status"] == "closed"
 
 
+def test_a_refused_order_does_not_use_up_the_lost_response(exchange, paper_exchange):
+    paper_exchange.fault(lost_response={"count": 1})
+    with pytest.raises(ccxt.InsufficientFunds):
+        exchange.create_order("BTC/USDT", "market", "buy", 1)
+    with pytest.raises(ccxt.NetworkError):
+        exchange.create_order("BTC/USDT", "market", "buy", 0.0001)
+
+
 def test_lost_response_at_a_rate(exchange, paper_account, paper_exchange):
     paper_exchange.fault(lost_response={"rate": 1.0})
     for i in range(3):
