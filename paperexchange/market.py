@@ -16,6 +16,7 @@ candle never touches minute data twice.
 import hashlib
 import math
 import random
+import threading
 from array import array
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -152,6 +153,9 @@ class PricePath:
         self._jumps = []  # per day: list of (minute, size)
         self._days = OrderedDict()
         self._hours = {}
+        # The server computes long kline ranges in a worker thread while the
+        # event loop keeps reading prices: the caches are guarded by this lock.
+        self._lock = threading.RLock()
 
     # day level --------------------------------------------------------
     def _extend_levels(self, day):
@@ -176,10 +180,14 @@ class PricePath:
     # minute level -----------------------------------------------------
     def day(self, day):
         """Nine arrays of 1,440 integers: the minutes of one day."""
-        cached = self._days.get(day)
-        if cached is not None:
-            self._days.move_to_end(day)
-            return cached
+        with self._lock:
+            cached = self._days.get(day)
+            if cached is not None:
+                self._days.move_to_end(day)
+                return cached
+            return self._make_day(day)
+
+    def _make_day(self, day):
         self._extend_levels(day)
         x0, x1 = self._levels[day], self._levels[day + 1]
         rng = random.Random(_stable_int(self.seed, self.sym.walk, "minutes", day))
@@ -231,9 +239,10 @@ class PricePath:
         """24 hourly aggregates of one day (cached)."""
         cached = self._hours.get(day)
         if cached is None:
-            data = self.day(day)
-            cached = [aggregate_arrays(data, j * 60, j * 60 + 60) for j in range(24)]
-            self._hours[day] = cached
+            with self._lock:
+                data = self.day(day)
+                cached = [aggregate_arrays(data, j * 60, j * 60 + 60) for j in range(24)]
+                self._hours[day] = cached
         return cached
 
 
@@ -291,12 +300,12 @@ class Market:
         bucket[minute] = bucket.get(minute, 0) + units
 
     def _hour_is_plain(self, symbol, start, stop):
-        for m, f in self.moves.get(symbol, ()):
+        for m, f in list(self.moves.get(symbol, ())):
             if m < stop:
                 return False
         extra = self.extra_volume.get(symbol)
         if extra:
-            for m in extra:
+            for m in list(extra):
                 if start <= m < stop:
                     return False
         return True

@@ -298,6 +298,8 @@ def make_handler(state: State, route: Route):
                     counters.http_429 += 1
                     raise err
             body = route.handler(ctx)
+            if isinstance(body, asyncio.Future):
+                body = await body
             status = 200
             lost = is_order and faults.take_lost_response()  # only an executed order loses its answer
         except BinanceError as exc:
@@ -371,7 +373,9 @@ def h_klines(ctx):
     start, end = parse_int(p, "startTime"), parse_int(p, "endTime")
     if start is not None and end is not None and end < start:
         raise BinanceError(-1023, "Start time is greater than end time.")
-    return st.market.klines(sym.symbol, interval, start, end, limit, ctx.now)
+    # a long range may need days of minutes computed: do it off the event loop
+    return asyncio.get_running_loop().run_in_executor(
+        None, st.market.klines, sym.symbol, interval, start, end, limit, ctx.now)
 
 
 def _ticker_weight(per_symbol, everything):
