@@ -153,3 +153,20 @@ def test_cancel_all_orders_releases_every_lock(trader):
 def test_order_ids_and_trade_ids_increase(trader):
     ids = [int(trader.create_order("BTC/USDT", "market", "buy", 0.0001)["id"]) for _ in range(3)]
     assert ids == sorted(ids) and len(set(ids)) == 3
+
+
+@pytest.mark.parametrize("resp_type, keys", [
+    ("ACK", {"symbol", "orderId", "orderListId", "clientOrderId", "transactTime"}),
+    ("RESULT", {"status", "executedQty", "cummulativeQuoteQty", "origQuoteOrderQty", "workingTime"}),
+    ("FULL", {"status", "fills"}),
+])
+def test_new_order_response_types(trader, resp_type, keys):
+    body = trader.privatePostOrder({"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.0001",
+                                    "newOrderRespType": resp_type})
+    assert keys <= set(body)
+    if resp_type == "ACK":
+        assert "status" not in body
+    if resp_type == "FULL":
+        fill, = body["fills"]
+        assert set(fill) == {"price", "qty", "commission", "commissionAsset", "tradeId"}
+        assert fill["commissionAsset"] == "BTC"
