@@ -12,6 +12,7 @@ Everything the platform asks of an exchange goes through here, so that
 The registry :data:`EXCHANGES` is a plain dict: no discovery.
 """
 
+import json
 import logging
 import re
 import threading
@@ -23,6 +24,7 @@ import ccxt
 from django.conf import settings
 
 from oneclick.lib.logscrub import register_secret
+from portfolios.ratelimit import Budget, BudgetExhausted, Limits
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +177,7 @@ API_SECRET = CredentialField("api_secret", "API secret")
 # --- exchanges --------------------------------------------------------------
 
 _markets_cache = {}
+_limits_cache = {}
 _markets_lock = threading.Lock()
 
 
@@ -186,6 +189,10 @@ class Exchange:
     ccxt_id = ""
     credential_fields = (API_KEY, API_SECRET)
     reports_permissions = False
+    # Conservative defaults where an exchange publishes no machine-readable limits.
+    default_limits = Limits(weight_per_minute=600, orders_per_10s=10, orders_per_day=10_000)
+    # Request weight per ccxt method (1 when not listed).
+    weights = {}
 
     def __init__(self, credentials=None):
         self.credentials = credentials
@@ -218,12 +225,41 @@ class Exchange:
     def cache_key(self):
         return (self.name, str(self.client.urls.get("api")))
 
-    def call(self, method, *args, **kwargs):
-        """Call a ccxt method, mapping its errors to ours."""
+    def limits(self):
+        return _limits_cache.get(self.cache_key(), self.default_limits)
+
+    def budget(self):
+        creds = self.credentials
+        return Budget(
+            exchange=self.name, host=str(self.client.urls.get("api")), limits=self.limits(),
+            account=creds.api_key if creds else "",
+        )
+
+    def weight_of(self, method, args, kwargs):
+        weight = self.weights.get(method, 1)
+        return weight(args, kwargs) if callable(weight) else weight
+
+    def call(self, method, *args, bookkeeping=False, **kwargs):
+        """Call a ccxt method within the shared request budget, mapping its errors to ours.
+
+        ``bookkeeping`` reads (reconciliation) leave a reserve of the budget
+        to order placement.
+        """
+        budget = self.budget()
+        try:
+            budget.acquire(self.weight_of(method, args, kwargs), order=method == "create_order",
+                           bookkeeping=bookkeeping)
+        except BudgetExhausted as error:
+            raise RateLimited("Our request budget for this exchange is used up", error.retry_after) from None
         try:
             return getattr(self.client, method)(*args, **kwargs)
         except ccxt.BaseError as error:
-            raise translate(error, self.client) from None
+            translated = translate(error, self.client)
+            if isinstance(translated, RateLimited):
+                budget.block(translated.retry_after or 60)
+            raise translated from None
+        finally:
+            budget.observe(getattr(self.client, "last_response_headers", None))
 
     # markets
 
@@ -238,10 +274,27 @@ class Exchange:
             return self.client.markets
         markets = self.call("load_markets", True)
         spot = {symbol: market for symbol, market in markets.items() if market.get("spot")}
+        limits = self.limits_from_markets_response(self._last_json())
         with _markets_lock:
             _markets_cache[key] = (time.monotonic(), spot)
+            if limits is not None:
+                _limits_cache[key] = limits
         self.client.set_markets(spot)
         return self.client.markets
+
+    def _last_json(self):
+        """The body of the last response, parsed (ccxt keeps it as text)."""
+        body = getattr(self.client, "last_json_response", None) or getattr(self.client, "last_http_response", None)
+        if isinstance(body, str):
+            try:
+                return json.loads(body)
+            except ValueError:
+                return None
+        return body
+
+    def limits_from_markets_response(self, response):
+        """Limits published with the markets (Binance's exchangeInfo.rateLimits)."""
+        return None
 
     def market(self, symbol):
         markets = self.markets()
@@ -290,6 +343,36 @@ class Binance(Exchange):
         ),
     )
     reports_permissions = True
+    default_limits = Limits(weight_per_minute=6000, orders_per_10s=100, orders_per_day=200_000)
+    weights = {
+        "load_markets": 20,
+        "fetch_balance": 20,
+        "create_order": 1,
+        "fetch_order": 4,
+        "cancel_order": 1,
+        "fetch_open_orders": lambda args, kwargs: 6 if (args and args[0]) or kwargs.get("symbol") else 80,
+        "fetch_my_trades": lambda args, kwargs: 5 if (kwargs.get("params") or {}).get("orderId") else 20,
+        "fetch_orders": 20,
+        "fetch_ohlcv": 2,
+        "fetch_ticker": 2,
+        "fetch_tickers": 80,
+        "sapi_get_account_apirestrictions": 1,
+    }
+
+    def limits_from_markets_response(self, response):
+        if not isinstance(response, dict) or "rateLimits" not in response:
+            return None
+        found = {}
+        seconds = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86400}
+        for rule in response["rateLimits"]:
+            window = seconds.get(rule.get("interval"), 0) * int(rule.get("intervalNum", 1))
+            found[(rule.get("rateLimitType"), window)] = int(rule.get("limit", 0))
+        d = self.default_limits
+        return Limits(
+            weight_per_minute=found.get(("REQUEST_WEIGHT", 60), d.weight_per_minute),
+            orders_per_10s=found.get(("ORDERS", 10), d.orders_per_10s),
+            orders_per_day=found.get(("ORDERS", 86400), d.orders_per_day),
+        )
 
     def ccxt_config(self):
         config = super().ccxt_config()

@@ -25,6 +25,9 @@ def _fresh_cache():
             client.delete(key)
     else:
         cache.clear()
+    from portfolios import ratelimit
+
+    ratelimit.reset()
     yield
 
 

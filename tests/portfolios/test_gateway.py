@@ -11,6 +11,8 @@ from portfolios.gateway import (
     exchange_class,
 )
 
+pytestmark = pytest.mark.django_db
+
 
 @pytest.fixture
 def paper_gateway(paper, paper_account):
