@@ -176,7 +176,7 @@ class Engine:
             price = parse_decimal(params, "price")
             if price <= 0:
                 raise BinanceError(-1013, "Invalid price.")
-            if price < sym.tick or (price % sym.tick) != 0 or price > sym.price * 10000 and sym.price >= 1:
+            if price < sym.tick or (price % sym.tick) != 0 or price > sym.max_price:
                 raise filter_failure("PRICE_FILTER")
         if qty is not None:
             if qty <= 0:
@@ -232,7 +232,7 @@ class Engine:
                 "INSERT INTO orders (account_id, symbol, client_order_id, side, type, time_in_force, price, orig_qty,"
                 " orig_quote_qty, executed_qty, cum_quote, status, lock_asset, lock_amount, time_ms, update_ms,"
                 " checked_min) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, '0', '0', ?, ?, ?, ?, ?, ?)",
-                (account_id, sym.symbol, client_id, side, otype, tif or ("GTC" if otype != "MARKET" else "GTC"),
+                (account_id, sym.symbol, client_id, side, otype, tif or "GTC",
                  dstr(price or ZERO), dstr(qty), dstr(quote_qty or ZERO), status, spend_asset if rests else None,
                  dstr(lock_amount), now, now, now // 60000))
             order_id = cur.lastrowid

@@ -82,6 +82,10 @@ class Symbol:
             walk=spec.get("walk") or spec["base"], index=index,
         )
 
+    @property
+    def max_price(self):
+        return self.price * 10000 if self.price >= 1 else Decimal(1000)
+
     # ticks and steps to Decimal
     def price_of(self, ticks):
         return self.tick * ticks
@@ -94,7 +98,7 @@ class Symbol:
 
     def filters(self):
         return [
-            {"filterType": "PRICE_FILTER", "minPrice": fmt(self.tick), "maxPrice": fmt(self.price * 10000 if self.price >= 1 else Decimal(1000)),
+            {"filterType": "PRICE_FILTER", "minPrice": fmt(self.tick), "maxPrice": fmt(self.max_price),
              "tickSize": fmt(self.tick)},
             {"filterType": "LOT_SIZE", "minQty": fmt(self.step), "maxQty": fmt(self.max_qty), "stepSize": fmt(self.step)},
             {"filterType": "ICEBERG_PARTS", "limit": 10},
