@@ -15,6 +15,7 @@ urlpatterns = [
     path("keys/", include("keys.urls")),
     path("bots/", include("portfolios.urls")),
     path("signals/", include("strategies.urls")),
+    path("strategies/", include("strategies.urls_pages")),
     path("alerts/", include("alerts.urls")),
     path("admin/", admin.site.urls),
 ]

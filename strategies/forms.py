@@ -1,0 +1,69 @@
+import json
+from datetime import UTC, datetime, time
+from decimal import Decimal
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from strategies.models import Strategy
+from strategies.registry import REGISTRY
+from strategies.services import strategy_validate
+from strategies.timeframes import TIMEFRAMES
+
+
+class BacktestForm(forms.Form):
+    market = forms.ChoiceField()
+    start = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), help_text="UTC, inclusive.")
+    end = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), help_text="UTC, exclusive.")
+    fee = forms.DecimalField(initial=Decimal("0.001"), min_value=0, max_value=Decimal("0.099"), decimal_places=6,
+                             help_text="Per order, as a rate: 0.001 is 0.1%.")
+    allocation = forms.DecimalField(initial=Decimal("1000"), min_value=Decimal("0.01"), decimal_places=8,
+                                    help_text="The amount of quote currency the simulated bot trades with.")
+
+    def __init__(self, *args, strategy, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.strategy = strategy
+        self.fields["market"].choices = [(m, m) for m in strategy.markets]
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("start"), data.get("end")
+        if start and end:
+            if end <= start:
+                raise ValidationError("The range is empty or reversed: the end must be after the start.")
+            data["start_at"] = datetime.combine(start, time(0), tzinfo=UTC)
+            data["end_at"] = datetime.combine(end, time(0), tzinfo=UTC)
+        return data
+
+
+class StrategyAdminForm(forms.ModelForm):
+    """Params are checked by the strategy's class: a bad value is an error here, never a failed run later."""
+
+    kind = forms.ChoiceField(choices=[(k, cls.label) for k, cls in REGISTRY.items()])
+    timeframe = forms.ChoiceField(choices=[(t, t) for t in TIMEFRAMES], initial="4h")
+
+    class Meta:
+        model = Strategy
+        fields = ["name", "kind", "description", "timeframe", "exchange", "markets", "params", "active", "signal_ttl"]
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        params = data.get("params")
+        if isinstance(params, str):
+            try:
+                params = json.loads(params)
+            except ValueError:
+                raise ValidationError({"params": "Not valid JSON."}) from None
+        try:
+            data["params"] = strategy_validate(
+                kind=data.get("kind"), params=params or {}, timeframe=data.get("timeframe"), markets=data.get("markets")
+            )
+        except ValidationError as error:
+            if hasattr(error, "error_dict"):
+                for field, errors in error.message_dict.items():
+                    self.add_error(field if field in self.fields else None, errors)
+            else:
+                raise
+        return data

@@ -1,0 +1,55 @@
+/* Equity curve with drawdowns shaded, drawn with uPlot from the page's JSON (no inline script: CSP). */
+(function () {
+  "use strict";
+  var holder = document.getElementById("equity-chart");
+  var source = document.getElementById("equity-data");
+  if (!holder || !source || typeof uPlot === "undefined") { return; }
+  var data = JSON.parse(source.textContent);
+  var points = data.points || [];
+  if (!points.length) { holder.textContent = "No equity points."; return; }
+  var times = [], equity = [], drawdown = [];
+  points.forEach(function (p) { times.push(p[0] / 1000); equity.push(p[1]); drawdown.push(-p[2]); });
+
+  // Shade every stretch spent below a previous peak, on the equity scale.
+  function shadeDrawdowns(u) {
+    var ctx = u.ctx, top = u.bbox.top, height = u.bbox.height;
+    ctx.save();
+    ctx.fillStyle = "rgba(198, 40, 40, 0.10)";
+    var start = null;
+    for (var i = 0; i <= drawdown.length; i++) {
+      var under = i < drawdown.length && drawdown[i] < 0;
+      if (under && start === null) { start = i; }
+      if (!under && start !== null) {
+        var x0 = u.valToPos(times[Math.max(start - 1, 0)], "x", true);
+        var x1 = u.valToPos(times[Math.min(i, times.length - 1)], "x", true);
+        ctx.fillRect(x0, top, Math.max(x1 - x0, 1), height);
+        start = null;
+      }
+    }
+    ctx.restore();
+  }
+
+  var width = Math.max(holder.clientWidth, 320);
+  var options = {
+    width: width,
+    height: 340,
+    series: [
+      {},
+      { label: "Equity (" + data.quote + ")", stroke: "#1565c0", width: 2, scale: "eq",
+        value: function (u, v) { return v == null ? "" : v.toFixed(2); } },
+      { label: "Drawdown %", stroke: "#c62828", fill: "rgba(198, 40, 40, 0.25)", scale: "dd",
+        value: function (u, v) { return v == null ? "" : v.toFixed(2) + "%"; } }
+    ],
+    axes: [
+      {},
+      { scale: "eq", label: data.quote },
+      { scale: "dd", side: 1, label: "Drawdown %", grid: { show: false } }
+    ],
+    scales: { x: { time: true }, dd: { range: function (u, min) { return [Math.min(min * 3, -1), 0]; } } },
+    hooks: { drawClear: [shadeDrawdowns] }
+  };
+  var plot = new uPlot(options, [times, equity, drawdown], holder);
+  window.addEventListener("resize", function () {
+    plot.setSize({ width: Math.max(holder.clientWidth, 320), height: 340 });
+  });
+})();
