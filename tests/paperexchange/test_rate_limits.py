@@ -6,20 +6,8 @@ import ccxt
 import pytest
 
 
-def server_ms(paper_exchange):
-    import json
-    import urllib.request
-
-    with urllib.request.urlopen(paper_exchange.url + "/api/v3/time") as resp:
-        return json.loads(resp.read())["serverTime"]
-
-
 def fresh_window(paper_exchange, size_ms, need_ms):
-    """Wait, if need be, so that ``need_ms`` remain in the current fixed window of ``size_ms``."""
-    left = size_ms - server_ms(paper_exchange) % size_ms
-    if left < need_ms:
-        time.sleep(left / 1000 + 0.05)
-    paper_exchange.reset()
+    paper_exchange.fresh_window(seconds_left=need_ms / 1000, window_seconds=size_ms / 1000)
 
 
 @pytest.fixture

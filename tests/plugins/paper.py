@@ -4,7 +4,7 @@ Fixtures:
 - ``paper_exchange`` (session): the running server. ``.url``, ``.data_dir``,
   ``.token``; ``create_account(**balances)``, ``create_key(account_id, ...)``,
   ``fault(**knobs)``, ``control(method, path, body)``, ``reset()``,
-  ``counters()``, ``account(account_id)`` (balances, orders, trades as the
+  ``counters()``, ``fresh_window()`` (reset with enough of the rate-limit minute left), ``account(account_id)`` (balances, orders, trades as the
   exchange sees them), ``foreign_trade(...)``, ``move_price(...)``,
   ``add_volume(...)``, ``set_withdraw(api_key, on=True)``, ``limits(**changes)``,
   ``ccxt(key, **config)``.
@@ -122,6 +122,23 @@ class PaperExchange:
 
     def counters(self):
         return self.control("GET", "/_paper/counters")
+
+    def server_time(self):
+        with urllib.request.urlopen(self.url + "/api/v3/time", timeout=30) as resp:
+            return json.loads(resp.read())["serverTime"]
+
+    def fresh_window(self, seconds_left=15.0, window_seconds=60):
+        """Reset, after waiting if need be so that ``seconds_left`` remain in the exchange's current window.
+
+        Weight (and order counts) are counted in fixed windows, as on Binance:
+        a test that reads ``X-MBX-USED-WEIGHT-1M`` across several calls must not
+        straddle a minute boundary. Use ``window_seconds=10`` for the 10-second order count.
+        """
+        size = int(window_seconds * 1000)
+        left = size - self.server_time() % size
+        if left < seconds_left * 1000:
+            time.sleep(left / 1000 + 0.05)
+        self.reset()
 
     def limits(self, **changes):
         return self.control("POST", "/_paper/limits", changes) if changes else self.control("GET", "/_paper/limits")
