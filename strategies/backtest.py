@@ -3,8 +3,8 @@
 At each candle close the strategy sees the candles up to that close only (and,
 for the learned kind, a model trained on candles closing no later); the order
 it asks for is sized by :func:`portfolios.sizing.order_size`, exactly as a bot
-sizes it, and filled at the next candle's open with the fee charged on the
-order's value. Metrics carry the names Freqtrade users know.
+sizes it, and filled at the next candle's open, with the fee taken as Binance
+takes it: from the asset bought on a buy, from the quote received on a sell. Metrics carry the names Freqtrade users know.
 
 Pure: no database. The services feed it candles and store its result.
 """
@@ -17,7 +17,7 @@ from decimal import Decimal
 
 import numpy as np
 
-from portfolios.sizing import BUY, SELL, order_size
+from portfolios.sizing import BUY, SELL, market_min_notional, market_step, order_size
 from strategies.registry import HOLD, FEATURE_WARMUP
 from strategies.timeframes import from_ms
 
@@ -99,6 +99,7 @@ def simulate(*, strat, series, first_index, fee, allocation, market, position_ca
     exposure = Decimal(0)
     pending = None
     trade_no = 0
+    in_trade = False
     trade_cost = Decimal(0)
     result = Simulation()
     result.start_price = float(series.open[first_index + 1]) if first_index + 1 < len(series) else float(series.close[first_index])
@@ -116,42 +117,47 @@ def simulate(*, strat, series, first_index, fee, allocation, market, position_ca
                 allocation=allocation,
                 position_qty=qty,
                 price=price,
-                free_quote=cash / (1 + fee),
+                free_quote=cash,
                 free_base=qty,
                 position_cap=position_cap,
                 market=market,
             )
             if not sized.ok:
                 result.refusals.append((decided_ms, decision.action, sized.reason))
-            else:
+            elif decision.action == BUY:
+                # As on Binance: a buy's fee is taken from the asset bought.
                 cost = sized.quantity * price
                 paid = cost * fee
                 result.fees += paid
-                if decision.action == BUY:
-                    if qty == 0:
-                        trade_no += 1
-                        trade_cost = Decimal(0)
-                    cash -= cost + paid
-                    qty += sized.quantity
-                    trade_cost += cost + paid
-                    result.fills.append(Fill(trade_no, int(series.time[i]), BUY, price, sized.quantity, paid, decision.reason))
-                else:
-                    share = sized.quantity / qty
-                    basis = trade_cost * share
-                    trade_cost -= basis
-                    cash += cost - paid
-                    qty -= sized.quantity
-                    fill = Fill(trade_no, int(series.time[i]), SELL, price, sized.quantity, paid, decision.reason)
-                    fill.profit = cost - paid - basis
-                    result.fills.append(fill)
-                    if qty == 0:
-                        # the round trip's profit: everything sold minus everything bought, fees included
-                        profit = sum((f.profit for f in result.fills if f.trade == trade_no and f.side == SELL), Decimal(0))
-                        result.trade_profits.append(profit)
-                        trade_cost = Decimal(0)
+                if not in_trade:
+                    trade_no += 1
+                    in_trade = True
+                    trade_cost = Decimal(0)
+                cash -= cost
+                qty += sized.quantity * (1 - fee)
+                trade_cost += cost
+                result.fills.append(Fill(trade_no, int(series.time[i]), BUY, price, sized.quantity, paid, decision.reason))
+            else:
+                # A sell's fee is taken from the quote received.
+                gross = sized.quantity * price
+                paid = gross * fee
+                result.fees += paid
+                basis = trade_cost * sized.quantity / qty
+                trade_cost -= basis
+                cash += gross - paid
+                qty -= sized.quantity
+                fill = Fill(trade_no, int(series.time[i]), SELL, price, sized.quantity, paid, decision.reason)
+                fill.profit = gross - paid - basis
+                result.fills.append(fill)
+                if is_dust(qty, price, market):
+                    # What is left cannot be sold on its own: the round trip is over.
+                    in_trade = False
+                    profit = sum((f.profit for f in result.fills if f.trade == trade_no and f.side == SELL), Decimal(0))
+                    result.trade_profits.append(profit)
+                    trade_cost = Decimal(0)
         # 2. value at this candle's close
         close = series.close[i]
-        if qty > 0:
+        if in_trade:
             result.candles_in_market += 1
         close_ms = int(series.time[i]) + series.step_ms
         result.equity.append((close_ms, float(cash) + float(qty) * float(close)))
@@ -165,8 +171,19 @@ def simulate(*, strat, series, first_index, fee, allocation, market, position_ca
             pending = (decision, close_ms)
         if progress is not None:
             progress(step + 1, total)
-    result.open_trade = qty > 0
+    result.open_trade = in_trade
     return result
+
+
+def is_dust(quantity, price, market):
+    """A position too small to sell: under one lot step or under the minimum order value."""
+    if quantity <= 0:
+        return True
+    step = market_step(market)
+    if step and quantity < step:
+        return True
+    min_notional = market_min_notional(market)
+    return bool(min_notional and quantity * price < min_notional)
 
 
 def drawdown_series(values):
@@ -178,7 +195,7 @@ def drawdown_series(values):
     return np.where(peaks > 0, (peaks - values) / peaks, 0.0)
 
 
-def _round(value, places=6):
+def _round(value, places=8):
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return None
     return round(float(value), places)

@@ -1,0 +1,41 @@
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from strategies.models import Candle
+from strategies.services import strategy_create
+
+# A fixed, long-closed candle: the paper exchange's history is a pure function of time, so runs are reproducible.
+CLOSE = datetime(2025, 6, 1, 0, 0, tzinfo=UTC)
+
+SMALL_LEARNED = {"train_candles": 300, "n_estimators": 12, "max_depth": 3, "retrain_days": 7}
+
+
+@pytest.fixture
+def trend(db):
+    return strategy_create(name="Trend test", kind="trend", markets=["BTC/USDT", "ETH/USDT"], params={"fast": 5, "slow": 20, "vol_window": 10})
+
+
+@pytest.fixture
+def learned(db):
+    return strategy_create(name="Learned test", kind="learned", markets=["BTC/USDT", "ETH/USDT"], params=SMALL_LEARNED)
+
+
+def put_candles(*, symbol, closes, start, timeframe="4h", exchange="paper", volume=Decimal("10")):
+    """Store candles with the given closes (open = previous close), one per timeframe from ``start``."""
+    step = timedelta(hours=4) if timeframe == "4h" else timedelta(hours=int(timeframe[:-1]))
+    rows = []
+    previous = Decimal(str(closes[0]))
+    for i, close in enumerate(closes):
+        close = Decimal(str(close))
+        rows.append(
+            Candle(
+                exchange=exchange, symbol=symbol, timeframe=timeframe, open_time=start + i * step,
+                open=previous, high=max(previous, close) * Decimal("1.001"), low=min(previous, close) * Decimal("0.999"),
+                close=close, volume=volume,
+            )
+        )
+        previous = close
+    Candle.objects.bulk_create(rows)
+    return rows
