@@ -28,3 +28,47 @@ def bots_pause_for_key(*, key, reason, by=None):
     for bot in Bot.objects.filter(key=key, state=Bot.State.RUNNING):
         paused += bot_pause(bot=bot, by=by, reason=reason)
     return paused
+
+
+def bot_resume(*, bot, by=None, reason="Resumed by the owner"):
+    """Resume a paused bot, only when its key is active."""
+    if bot.state != Bot.State.PAUSED:
+        return False
+    if not bot.key.is_active:
+        raise BotError("The bot's exchange key is not active: re-enable the key first.")
+    return bot_state_set(bot=bot, to_state=Bot.State.RUNNING, by=by, reason=reason)
+
+
+def bot_stop(*, bot, by=None, reason="Stopped by the owner", sell_positions=False):
+    """Stop a bot for good; optionally sell its positions back to the quote asset."""
+    changed = bot_state_set(bot=bot, to_state=Bot.State.STOPPED, by=by, reason=reason)
+    orders = []
+    if changed and sell_positions:
+        from portfolios.execution import positions_sell
+
+        orders = positions_sell(bot=bot)
+    return changed, orders
+
+
+def kill_switch(*, user, by=None, cancel_orders=False, disable_keys=False, reason="Stop everything"):
+    """Pause every bot of the user; optionally cancel open orders and disable every key."""
+    from keys.models import ExchangeKey
+    from keys.services import key_disable
+
+    paused = 0
+    for bot in Bot.objects.filter(owner=user, state=Bot.State.RUNNING):
+        paused += bot_pause(bot=bot, by=by, reason=reason)
+    canceled = 0
+    if cancel_orders:
+        from portfolios.execution import orders_cancel_open
+
+        canceled = orders_cancel_open(user=user)
+    disabled = 0
+    if disable_keys:
+        for key in ExchangeKey.objects.filter(owner=user, status=ExchangeKey.Status.ACTIVE):
+            disabled += key_disable(key=key, by=by, reason=reason)
+    return {"paused": paused, "canceled": canceled, "disabled": disabled}
+
+
+class BotError(Exception):
+    """A bot cannot do what was asked; the message is safe to show."""

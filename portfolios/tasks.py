@@ -1,0 +1,49 @@
+"""django-q2 entry points for bots: ids in, services do the work.
+
+``bot_signal_execute(bot_id, signal_id)`` is the fan-out's task: idempotent,
+it yields at most one order per (bot, signal) however often it is delivered.
+"""
+
+from django.core.cache import caches
+from django.conf import settings
+from django.dispatch import receiver
+from django_q.signals import post_spawn
+from django_q.tasks import async_task
+
+from keys.models import ExchangeKey
+from portfolios.execution import orders_recover, signal_execute
+from portfolios.reconcile import key_reconcile
+
+
+def bot_signal_execute(bot_id, signal_id):
+    order = signal_execute(bot_id=bot_id, signal_id=signal_id)
+    if order is not None and getattr(order, "key_id", None):
+        async_task("portfolios.tasks.key_reconcile_task", order.key_id, group="reconcile",
+                   task_name=f"reconcile-key-{order.key_id}")
+    return getattr(order, "pk", None)
+
+
+def key_reconcile_task(key_id):
+    return key_reconcile(key_id=key_id)
+
+
+def reconcile_all():
+    """Queue a reconciliation of every active key (the 5-minute schedule)."""
+    ids = list(ExchangeKey.objects.filter(status=ExchangeKey.Status.ACTIVE, bots__isnull=False)
+               .distinct().values_list("pk", flat=True))
+    for key_id in ids:
+        async_task("portfolios.tasks.key_reconcile_task", key_id, group="reconcile",
+                   task_name=f"reconcile-key-{key_id}")
+    return len(ids)
+
+
+def orders_recover_task():
+    return orders_recover()
+
+
+@receiver(post_spawn, dispatch_uid="portfolios_recover_on_worker_start")
+def _recover_on_worker_start(sender, proc_name, **kwargs):
+    """When a worker starts (after a crash too), queue one recovery pass."""
+    shared = caches["default"] if settings.REDIS_URL else caches["tasks"]
+    if shared.add("portfolios:recovery-on-start", proc_name, timeout=30):
+        async_task("portfolios.tasks.orders_recover_task", group="recovery")
