@@ -184,6 +184,8 @@ class PricePath:
     # minute level -----------------------------------------------------
     def day(self, day):
         """Nine arrays of 1,440 integers: the minutes of one day."""
+        if day < 0:
+            raise ValueError("the price path starts on 2020-01-01")
         with self._lock:
             cached = self._days.get(day)
             if cached is not None:

@@ -104,3 +104,10 @@ def test_added_volume_shows_in_the_24h_ticker():
     before = Decimal(m.ticker_24h("PUMPUSDT", NOW)["volume"])
     m.add_volume("PUMPUSDT", Decimal("5000000"), NOW)
     assert Decimal(m.ticker_24h("PUMPUSDT", NOW)["volume"]) == before + 5000000
+
+
+def test_no_candles_before_the_path_starts():
+    m = market()
+    assert m.klines("BTCUSDT", "1h", None, ORIGIN_MS - 1, 10, NOW) == []
+    first = m.klines("BTCUSDT", "1d", 0, None, 2, NOW)
+    assert first[0][0] == ORIGIN_MS
