@@ -170,3 +170,10 @@ def test_new_order_response_types(trader, resp_type, keys):
         fill, = body["fills"]
         assert set(fill) == {"price", "qty", "commission", "commissionAsset", "tradeId"}
         assert fill["commissionAsset"] == "BTC"
+
+
+def test_status_time_and_trading_fees(trader):
+    assert trader.fetch_status()["status"] == "ok"
+    assert abs(trader.fetch_time() - trader.milliseconds()) < 60_000
+    fees = trader.fetch_trading_fees()
+    assert fees["BTC/USDT"]["maker"] == fees["BTC/USDT"]["taker"] == 0.001
