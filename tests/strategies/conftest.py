@@ -39,3 +39,11 @@ def put_candles(*, symbol, closes, start, timeframe="4h", exchange="paper", volu
         previous = close
     Candle.objects.bulk_create(rows)
     return rows
+
+
+@pytest.fixture
+def staff_client(client, staff):
+    from tests.conftest import enable_two_factor, login_verified
+
+    device, _ = enable_two_factor(staff)
+    return login_verified(client, staff, device)
