@@ -47,3 +47,41 @@ def staff_client(client, staff):
 
     device, _ = enable_two_factor(staff)
     return login_verified(client, staff, device)
+
+
+def queued_tasks():
+    """Every task waiting in the task queue (ORM or Redis broker), decoded: [(func, args), ...]."""
+    from django_q.brokers import get_broker
+    from django_q.signing import SignedPackage
+
+    broker = get_broker()
+    out = []
+    while True:
+        batch = broker.dequeue()
+        if not batch:
+            return out
+        for task_id, payload in batch:
+            task = SignedPackage.loads(payload)
+            out.append((task["func"], tuple(task["args"])))
+            if task_id is not None:
+                broker.acknowledge(task_id)
+
+
+@pytest.fixture
+def empty_queue(db):
+    from django_q.brokers import get_broker
+
+    get_broker().purge_queue()
+    yield
+    get_broker().purge_queue()
+
+
+def make_bot(owner, strategy, markets, state="running"):
+    from keys.models import ExchangeKey
+    from portfolios.models import Bot
+
+    key = ExchangeKey.objects.create(owner=owner, exchange="paper", label="test", api_key="k" * 16, api_key_hint="kkkk…kkkk")
+    return Bot.objects.create(
+        owner=owner, name=f"{strategy.name} bot", key=key, strategy=strategy, markets=markets,
+        allocation=Decimal("1000"), position_cap=Decimal("1000"), state=state,
+    )
