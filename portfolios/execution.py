@@ -162,7 +162,9 @@ def signal_execute(*, bot_id, signal_id):
             _decide(bot, signal, SignalDecision.Outcome.IGNORED, verification.reason)
             return None
         if not size.ok:
-            _decide(bot, signal, SignalDecision.Outcome.IGNORED, f"{size.reason} (not trimmed)")
+            oversize = size.refusal in ("over_position_cap", "over_market_max", "over_free_balance")
+            reason = f"{size.reason}; ignored, not trimmed" if oversize else size.reason
+            _decide(bot, signal, SignalDecision.Outcome.IGNORED, reason)
             return None
         try:
             with transaction.atomic():
@@ -291,7 +293,8 @@ def order_record(*, order, answer, exchange):
         error="",
     )
     order.refresh_from_db()
-    trades = answer.get("trades") or []
+    # Fills in an order's answer do not repeat the order id: they are this order's.
+    trades = [{**trade, "order": trade.get("order") or order.exchange_order_id} for trade in answer.get("trades") or []]
     if trades:
         fills_store(key=order.key, market=order.market, trades=trades, orders={order.exchange_order_id: order})
     return order

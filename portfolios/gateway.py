@@ -98,9 +98,18 @@ def _retry_after(exchange):
     return None
 
 
+# Binance codes that mean "this key (or its IP, or its signature) is refused",
+# whatever class ccxt picked (it reports -2015 as DDoSProtection after a first
+# successful private call).
+_AUTH_CODES = ("-2014", "-2015", "-1022", "-2008")
+
+
 def translate(error, exchange=None):
     """Map a ccxt exception to the gateway's own (the original is chained)."""
     words = _exchange_words(error)
+    code = _CODE_MESSAGE.search(str(error))
+    if code and code.group(1) in _AUTH_CODES:
+        return AuthFailed(f"The exchange refused the key: {words}")
     if isinstance(error, (ccxt.DDoSProtection, ccxt.RateLimitExceeded)):
         banned = "418" in str(error) or "banned" in str(error).lower()
         return RateLimited(f"Rate limited by the exchange: {words}", _retry_after(exchange), banned=banned)

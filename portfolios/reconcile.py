@@ -193,7 +193,7 @@ def _resolve_open_orders(key, exchange):
 
 
 def _read_trades(key, exchange, market):
-    cursor, _ = TradeCursor.objects.get_or_create(key=key, market=market)
+    cursor, first_read = TradeCursor.objects.get_or_create(key=key, market=market)
     orders = {o.exchange_order_id: o for o in Order.objects.filter(key=key, market=market).exclude(exchange_order_id="")}
     new = []
     while True:
@@ -201,10 +201,14 @@ def _read_trades(key, exchange, market):
             page = exchange.call("fetch_my_trades", market, None, TRADES_PAGE,
                                  {"fromId": cursor.last_trade_id + 1}, bookkeeping=True)
         else:
-            since = int((key.created - timedelta(minutes=5)).timestamp() * 1000)
+            # No trade seen yet: read by time. The exchange answers at most 24 h
+            # from ``since``, so each pass starts a little before the previous one.
+            start = key.created if first_read else max(key.created, cursor.updated - timedelta(hours=1))
+            since = int((start - timedelta(minutes=5)).timestamp() * 1000)
             page = exchange.call("fetch_my_trades", market, since, TRADES_PAGE, bookkeeping=True)
         page = [t for t in page if int(t["id"]) > cursor.last_trade_id]
         if not page:
+            cursor.save(update_fields=["updated"])
             break
         new += fills_store(key=key, market=market, trades=page, orders=orders)
         cursor.last_trade_id = max(int(t["id"]) for t in page)

@@ -44,6 +44,7 @@ def test_a_429_makes_every_worker_on_the_ip_back_off(paper, paper_account):
 
 @pytest.mark.django_db
 def test_weight_reported_by_the_exchange_is_never_undercounted(paper, paper_account):
+    paper.fresh_window()  # the exchange counts weight per calendar minute
     exchange = exchange_class("paper")(Credentials(api_key=paper_account.api_key, secret=paper_account.secret))
     exchange.markets()
     # Another client on the same IP spends weight we did not count.
