@@ -448,7 +448,10 @@ class LearnedStrategy(BaseStrategy):
                 return Decision(BUY, fraction, f"Expects a rise over {model.horizon} candles: {odds}.")
         if down >= floor and down > up and exposure > 0:
             strength = (down - floor) / (1 - floor)
-            return Decision(SELL, fraction_of(max(0.25, strength)), f"Expects a fall over {model.horizon} candles: {odds}.")
+            fraction = max(0.5, strength)
+            if exposure * (1 - fraction) < 0.1:
+                fraction = 1.0  # what would be left is not worth keeping: exit
+            return Decision(SELL, fraction_of(fraction), f"Expects a fall over {model.horizon} candles: {odds}.")
         return Decision.hold(f"Not confident enough to trade: {odds}.")
 
 
