@@ -30,6 +30,7 @@ from strategies.models import Backtest, ModelArtifact, Signal, SignalReceipt, St
 from strategies.registry import (
     FEATURE_WARMUP,
     InsufficientHistory,
+    REGISTRY,
     LearnedModel,
     strategy_class,
     strategy_for,
@@ -53,10 +54,13 @@ def strategy_validate(*, kind, params, timeframe, markets):
     """Cleaned params (defaults filled in), or ValidationError with every problem."""
     errors = {}
     cleaned = None
-    try:
-        cleaned = strategy_class(kind).validate_params(params if params is not None else {})
-    except ValidationError as error:
-        errors["kind" if kind not in _kinds() else "params"] = error.messages
+    if kind not in REGISTRY:
+        errors["kind"] = [f"Unknown strategy kind {kind!r}; known: {', '.join(sorted(REGISTRY))}."]
+    else:
+        try:
+            cleaned = REGISTRY[kind].validate_params(params if params is not None else {})
+        except ValidationError as error:
+            errors["params"] = error.messages
     if timeframe not in TIMEFRAMES:
         errors["timeframe"] = [f"Choose one of {', '.join(TIMEFRAMES)}."]
     if not isinstance(markets, list) or not markets or not all(isinstance(m, str) and "/" in m for m in markets):
@@ -66,12 +70,6 @@ def strategy_validate(*, kind, params, timeframe, markets):
     if errors:
         raise ValidationError(errors)
     return cleaned
-
-
-def _kinds():
-    from strategies.registry import REGISTRY
-
-    return REGISTRY
 
 
 def strategy_keys_generate(*, strategy):
@@ -699,7 +697,7 @@ def strategies_seed():
 # --- backtests -------------------------------------------------------------------------------
 
 BACKTEST_TASK = "strategies.tasks.backtest_execute_task"
-BACKTEST_MAX_DAYS = 4 * 365
+BACKTEST_MAX_DAYS = 2 * 365  # keeps a learned-model backtest well inside the task timeout
 
 
 def backtest_validate(*, strategy, market, start, end, fee, allocation, now=None):

@@ -1,4 +1,3 @@
-from datetime import timedelta
 from io import StringIO
 
 import pytest

@@ -6,7 +6,6 @@ from datetime import timedelta
 import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from django.core.management import call_command
 from django.db import connection
 
 from strategies.models import Signal, SignalReceipt, Strategy
