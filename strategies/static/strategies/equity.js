@@ -1,4 +1,4 @@
-/* Equity curve with drawdowns shaded, drawn with uPlot from the page's JSON (no inline script: CSP). */
+/* Equity curve with the drawdown below it and the deepest drawdown shaded, drawn with uPlot from the page's JSON (no inline script: CSP). */
 (function () {
   "use strict";
   var holder = document.getElementById("equity-chart");
@@ -10,22 +10,20 @@
   var times = [], equity = [], drawdown = [];
   points.forEach(function (p) { times.push(p[0] / 1000); equity.push(p[1]); drawdown.push(-p[2]); });
 
-  // Shade every stretch spent below a previous peak, on the equity scale.
+  // Shade the deepest drawdown: from its peak to its trough.
+  var trough = 0;
+  for (var i = 1; i < drawdown.length; i++) { if (drawdown[i] < drawdown[trough]) { trough = i; } }
+  var peak = trough;
+  while (peak > 0 && drawdown[peak] < 0) { peak--; }
+
   function shadeDrawdowns(u) {
-    var ctx = u.ctx, top = u.bbox.top, height = u.bbox.height;
+    if (trough === peak) { return; }
+    var ctx = u.ctx;
+    var x0 = u.valToPos(times[peak], "x", true);
+    var x1 = u.valToPos(times[trough], "x", true);
     ctx.save();
-    ctx.fillStyle = "rgba(198, 40, 40, 0.10)";
-    var start = null;
-    for (var i = 0; i <= drawdown.length; i++) {
-      var under = i < drawdown.length && drawdown[i] < 0;
-      if (under && start === null) { start = i; }
-      if (!under && start !== null) {
-        var x0 = u.valToPos(times[Math.max(start - 1, 0)], "x", true);
-        var x1 = u.valToPos(times[Math.min(i, times.length - 1)], "x", true);
-        ctx.fillRect(x0, top, Math.max(x1 - x0, 1), height);
-        start = null;
-      }
-    }
+    ctx.fillStyle = "rgba(198, 40, 40, 0.12)";
+    ctx.fillRect(x0, u.bbox.top, Math.max(x1 - x0, 1), u.bbox.height);
     ctx.restore();
   }
 
