@@ -4,7 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 WEB_PORT ?= 8000
 PAPER_PORT ?= 8100
-export WEB_PORT PAPER_PORT
+PAPEREXCHANGE_URL ?= http://127.0.0.1:$(PAPER_PORT)
+export WEB_PORT PAPER_PORT PAPEREXCHANGE_URL
 
 .PHONY: run test bench setup demo-data
 

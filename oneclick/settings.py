@@ -114,7 +114,9 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Test databases are files, so worker processes started by tests share them.
     (BASE_DIR / "var").mkdir(exist_ok=True)
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test-db.sqlite3")}
+    # One file per test run (xdist adds a suffix per worker), so runs never share one.
+    test_run = env.str("ONECLICK_TEST_RUN", default="main")
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test-db-{test_run}.sqlite3")}
     # Several processes (web, workers) share the file: wait for locks, and
     # take the write lock at the start of a transaction.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
@@ -302,3 +304,17 @@ if DEBUG:
     ONECLICK_ADMIN_REQUIRES_OTP = env.bool("ONECLICK_ADMIN_REQUIRES_OTP", default=False)
 else:
     ONECLICK_ADMIN_REQUIRES_OTP = True
+
+# Alerts: the outbox, its channels and Telegram.
+# Identical alerts (same dedupe key) within this many seconds are merged, not sent again.
+ALERTS_DEDUPE_WINDOW_SECONDS = env.int("ALERTS_DEDUPE_WINDOW_SECONDS", default=3600)
+# Delivery retries: first back-off, its cap, and the attempts before a delivery fails for good.
+ALERTS_RETRY_BASE_SECONDS = env.int("ALERTS_RETRY_BASE_SECONDS", default=60)
+ALERTS_RETRY_MAX_SECONDS = env.int("ALERTS_RETRY_MAX_SECONDS", default=6 * 3600)
+ALERTS_MAX_ATTEMPTS = env.int("ALERTS_MAX_ATTEMPTS", default=8)
+# A market whose 24 h volume is this many times its usual daily volume is unusual.
+ALERTS_UNUSUAL_VOLUME_FACTOR = env.float("ALERTS_UNUSUAL_VOLUME_FACTOR", default=3.0)
+# Webhook: Telegram sends this in X-Telegram-Bot-Api-Secret-Token; empty disables the webhook view.
+TELEGRAM_WEBHOOK_SECRET = env.str("TELEGRAM_WEBHOOK_SECRET", default="")
+# The bot's @username (without @), for the linking deep link t.me/<username>?start=<token>.
+TELEGRAM_BOT_USERNAME = env.str("TELEGRAM_BOT_USERNAME", default="")

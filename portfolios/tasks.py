@@ -4,19 +4,39 @@
 it yields at most one order per (bot, signal) however often it is delivered.
 """
 
-from django.core.cache import caches
+from datetime import timedelta
+
 from django.conf import settings
+from django.core.cache import caches
 from django.dispatch import receiver
+from django.utils import timezone
+from django_q.models import Schedule
 from django_q.signals import post_spawn
-from django_q.tasks import async_task
+from django_q.tasks import async_task, schedule
 
 from keys.models import ExchangeKey
 from portfolios.execution import orders_recover, signal_execute
+from portfolios.gateway import ExchangeError
 from portfolios.reconcile import key_reconcile
 
 
-def bot_signal_execute(bot_id, signal_id):
-    order = signal_execute(bot_id=bot_id, signal_id=signal_id)
+RETRY_DELAYS_SECONDS = (5, 15, 60, 180)
+
+
+def bot_signal_execute(bot_id, signal_id, attempt=0):
+    try:
+        order = signal_execute(bot_id=bot_id, signal_id=signal_id)
+    except ExchangeError as error:
+        # Nothing was written yet (market data could not be read): try again later.
+        if not error.retryable or attempt >= len(RETRY_DELAYS_SECONDS):
+            raise
+        delay = max(RETRY_DELAYS_SECONDS[attempt], getattr(error, "retry_after", 0) or 0)
+        schedule(
+            "portfolios.tasks.bot_signal_execute", bot_id, signal_id, attempt + 1,
+            name=f"retry bot {bot_id} signal {signal_id} #{attempt + 1}",
+            schedule_type=Schedule.ONCE, next_run=timezone.now() + timedelta(seconds=delay),
+        )
+        return None
     if order is not None and getattr(order, "key_id", None):
         async_task("portfolios.tasks.key_reconcile_task", order.key_id, group="reconcile",
                    task_name=f"reconcile-key-{order.key_id}")

@@ -20,3 +20,5 @@ os.environ["Q_CLUSTER_NAME"] = f"oneclick-test-{os.getpid()}"
 # Static files straight from the apps: tests do not run collectstatic.
 os.environ.setdefault("STATICFILES_STORAGE", "django.contrib.staticfiles.storage.StaticFilesStorage")
 os.environ.setdefault("WHITENOISE_USE_FINDERS", "on")
+# The SQLite test database file of this run (pytest-django adds the xdist worker).
+os.environ.setdefault("ONECLICK_TEST_RUN", str(os.getpid()))

@@ -61,7 +61,7 @@ def test_demo_seeding_twice_creates_one_demo_user(transactional_db):
     env = subprocess_env(ONECLICK_DEMO_PASSWORD="demo-password-for-tests", LOG_LEVEL="WARNING")
     for _ in range(2):
         result = subprocess.run(
-            [sys.executable, "manage.py", "seed_demo"], env=env, capture_output=True, text=True, timeout=120
+            [sys.executable, "manage.py", "seed_demo", "--user-only"], env=env, capture_output=True, text=True, timeout=120
         )
         assert result.returncode == 0, result.stderr
     assert "Found demo user demo@example.com" in result.stdout
