@@ -20,7 +20,6 @@ import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from allauth.account.models import EmailAddress
@@ -31,7 +30,6 @@ from django.db import transaction
 DEMO_EMAIL = "demo@example.com"
 # One demo bot per built-in strategy, on its USDT markets.
 DEMO_BOTS = {"Demo trend bot": "Trend Rider", "Demo forest bot": "Forest Forecaster"}
-PAPER_DATA_DIR = Path(settings.BASE_DIR) / "var" / "paperexchange"
 
 
 @dataclass
@@ -74,7 +72,7 @@ def paper_exchange_running(url=None):
     parts = urlsplit(url)
     process = subprocess.Popen(
         [sys.executable, "-m", "paperexchange", "serve", "--host", parts.hostname or "127.0.0.1",
-         "--port", str(parts.port or 8100), "--data", str(PAPER_DATA_DIR)],
+         "--port", str(parts.port or 8100), "--data", settings.PAPEREXCHANGE_DATA],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
@@ -91,7 +89,7 @@ def paper_exchange_running(url=None):
 
 def _paper_cli(*args):
     result = subprocess.run(
-        [sys.executable, "-m", "paperexchange", "--data", str(PAPER_DATA_DIR), *args],
+        [sys.executable, "-m", "paperexchange", "--data", settings.PAPEREXCHANGE_DATA, *args],
         capture_output=True, text=True, timeout=60,
     )
     if result.returncode != 0:

@@ -49,6 +49,8 @@ ONECLICK_SITE_URL = env.str("ONECLICK_SITE_URL", default="http://127.0.0.1:8000"
 TELEGRAM_BOT_TOKEN = env.str("TELEGRAM_BOT_TOKEN", default="")
 TELEGRAM_API_BASE_URL = env.str("TELEGRAM_API_BASE_URL", default="https://api.telegram.org/bot")
 PAPEREXCHANGE_URL = env.str("PAPEREXCHANGE_URL", default="http://127.0.0.1:8100").rstrip("/")
+# The paper exchange's state directory, where the demo seeding creates its account.
+PAPEREXCHANGE_DATA = env.str("PAPEREXCHANGE_DATA", default=str(BASE_DIR / "var" / "paperexchange"))
 ONECLICK_DEMO_PASSWORD = env.str("ONECLICK_DEMO_PASSWORD", default="")
 
 INSTALLED_APPS = [

@@ -69,3 +69,33 @@ def test_demo_seeding_twice_creates_one_demo_user(transactional_db):
     demo = get_user_model().objects.get(email=DEMO_EMAIL)
     assert demo.check_password("demo-password-for-tests")
     assert demo.emailaddress_set.get().verified
+
+
+def test_demo_seeding_links_a_paper_key_starts_bots_and_runs_strategies_once(
+    paper, settings, q_sync, django_capture_on_commit_callbacks
+):
+    from oneclick.demo import demo_seed
+    from portfolios.models import Bot, SignalDecision
+    from strategies.models import Signal, StrategyRun
+
+    settings.PAPEREXCHANGE_DATA = str(paper.data_dir)
+    with django_capture_on_commit_callbacks(execute=True):
+        first = demo_seed(password="demo-password-for-tests")
+    demo = first.user
+    assert demo.exchange_keys.get().status == "active"
+    bots = list(Bot.objects.filter(owner=demo))
+    assert {bot.strategy.name for bot in bots} == {"Trend Rider", "Forest Forecaster"}
+    assert all(bot.state == "running" for bot in bots)
+    runs = StrategyRun.objects.filter(trigger="demo").count()
+    assert runs == 2
+    # Every signal in a bot's markets was acted on (ordered, held or ignored with a reason).
+    for bot in bots:
+        expected = Signal.objects.filter(strategy=bot.strategy, market__in=bot.markets).count()
+        assert SignalDecision.objects.filter(bot=bot).count() == expected > 0
+
+    with django_capture_on_commit_callbacks(execute=True):
+        again = demo_seed(password="demo-password-for-tests")
+    assert again.user == demo and not again.created
+    assert demo.exchange_keys.count() == 1 and Bot.objects.filter(owner=demo).count() == 2
+    assert StrategyRun.objects.filter(trigger="demo").count() == runs
+    assert any("already ran" in note for note in again.notes)
