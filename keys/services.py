@@ -6,6 +6,7 @@ alerts app turns into notifications.
 """
 
 import logging
+from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -17,6 +18,8 @@ log = logging.getLogger(__name__)
 
 # Consecutive authentication failures after which a key is disabled.
 AUTH_FAILURE_LIMIT = 3
+# "Last used" is precise to a minute: busy keys are not rewritten on every call.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 class KeyRefused(Exception):
@@ -139,7 +142,9 @@ def key_exchange(*, key_id):
     key = ExchangeKey.objects.get(pk=key_id)
     if key.status != ExchangeKey.Status.ACTIVE:
         raise KeyNotActive(f"Key {key.pk} is {key.get_status_display().lower()}")
-    ExchangeKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now())
+    now = timezone.now()
+    if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
+        ExchangeKey.objects.filter(pk=key.pk).update(last_used_at=now)
     return key, exchange_class(key.exchange)(key_credentials(key))
 
 

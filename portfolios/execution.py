@@ -63,13 +63,10 @@ def _ignore(bot, signal, reason):
         return SignalDecision.objects.get(bot=bot, signal=signal)
 
 
-def _bot_free_quote(bot, exchange, account_free_quote):
+def _bot_free_quote(bot, positions, account_free_quote):
     """What the bot may still spend: its allocation less what its positions cost, within the account's free cash."""
-    invested = Decimal(0)
-    realized = Decimal(0)
-    for position in Position.objects.filter(bot=bot):
-        invested += position.quantity * position.average_entry
-        realized += position.realized_pnl
+    invested = sum((p.quantity * p.average_entry for p in positions), Decimal(0))
+    realized = sum((p.realized_pnl for p in positions), Decimal(0))
     return max(Decimal(0), min(account_free_quote, bot.allocation + realized - invested))
 
 
@@ -141,15 +138,15 @@ def signal_execute(*, bot_id, signal_id):
             raise  # the task is retried by the queue; nothing was written
         return _ignore(bot, signal, f"Exchange refused the market data: {error.reason}")
 
-    position = Position.objects.filter(bot=bot, market=signal.market).first()
-    position_qty = position.quantity if position else Decimal(0)
+    positions = list(Position.objects.filter(bot=bot))
+    position_qty = next((p.quantity for p in positions if p.market == signal.market), Decimal(0))
     size = sizing.order_size(
         side=signal.action,
         fraction=signal.fraction,
         allocation=bot.allocation,
         position_qty=position_qty,
         price=price,
-        free_quote=_bot_free_quote(bot, exchange, free_quote),
+        free_quote=_bot_free_quote(bot, positions, free_quote),
         free_base=min(free_base, position_qty) if signal.action == "sell" else free_base,
         position_cap=bot.position_cap,
         market=market,
@@ -173,7 +170,8 @@ def signal_execute(*, bot_id, signal_id):
                     quantity=size.quantity, reference_price=price,
                     client_order_id=client_order_id(bot_id=bot.pk, tag=f"s{signal.pk}", salt=signal.signature),
                 )
-                _decide(bot, signal, SignalDecision.Outcome.ORDERED, f"{signal.action} {size.quantity} at ~{price}")
+                SignalDecision.objects.create(bot=bot, signal=signal, outcome=SignalDecision.Outcome.ORDERED,
+                                              reason=f"{signal.action} {size.quantity} at ~{price}")
         except IntegrityError:
             return Order.objects.get(bot=bot, signal=signal)
     order_send(order=order, exchange=exchange)
@@ -282,17 +280,17 @@ def order_record(*, order, answer, exchange):
         state = Order.State.PARTIAL
     if state == Order.State.CANCELED and filled > 0:
         state = Order.State.PARTIAL
-    average = sizing.to_decimal(answer.get("average"))
-    cost = sizing.to_decimal(answer.get("cost"), Decimal(0))
-    Order.objects.filter(pk=order.pk).update(
-        exchange_order_id=str(answer.get("id") or ""),
-        state=state,
-        filled_quantity=filled,
-        average_price=average,
-        cost=cost,
-        error="",
-    )
-    order.refresh_from_db()
+    changes = {
+        "exchange_order_id": str(answer.get("id") or ""),
+        "state": state,
+        "filled_quantity": filled,
+        "average_price": sizing.to_decimal(answer.get("average")),
+        "cost": sizing.to_decimal(answer.get("cost"), Decimal(0)),
+        "error": "",
+    }
+    Order.objects.filter(pk=order.pk).update(**changes)
+    for name, value in changes.items():
+        setattr(order, name, value)
     # Fills in an order's answer do not repeat the order id: they are this order's.
     trades = [{**trade, "order": trade.get("order") or order.exchange_order_id} for trade in answer.get("trades") or []]
     if trades:

@@ -12,6 +12,7 @@ Everything the platform asks of an exchange goes through here, so that
 The registry :data:`EXCHANGES` is a plain dict: no discovery.
 """
 
+import hashlib
 import json
 import logging
 import re
@@ -185,6 +186,41 @@ API_SECRET = CredentialField("api_secret", "API secret")
 
 # --- exchanges --------------------------------------------------------------
 
+# Building a ccxt instance costs milliseconds (and a new HTTP session), so a
+# worker keeps the ones it uses for a few minutes, keyed by a digest of the
+# credentials: the secrets stay in this process's memory only, as they would
+# in the instance anyway, and never in a cache shared with other processes.
+CLIENT_TTL_SECONDS = 300
+CLIENT_CACHE_SIZE = 256
+_clients = {}
+_clients_lock = threading.Lock()
+
+
+def _client_for(exchange):
+    creds = exchange.credentials
+    digest = ""
+    if creds is not None:
+        material = "\0".join((creds.api_key, creds.secret, creds.passphrase, creds.private_key))
+        digest = hashlib.sha256(material.encode()).hexdigest()
+    key = (type(exchange), digest, settings.PAPEREXCHANGE_URL if exchange.name == "paper" else "")
+    now = time.monotonic()
+    with _clients_lock:
+        found = _clients.get(key)
+        if found and now - found[0] < CLIENT_TTL_SECONDS:
+            return found[1]
+    client = exchange.configure(getattr(ccxt, exchange.ccxt_id)(exchange.ccxt_config()))
+    with _clients_lock:
+        if len(_clients) >= CLIENT_CACHE_SIZE:
+            _clients.pop(min(_clients, key=lambda k: _clients[k][0]))
+        _clients[key] = (now, client)
+    return client
+
+
+def clients_forget():
+    """Drop every cached ccxt instance of this process."""
+    with _clients_lock:
+        _clients.clear()
+
 _markets_cache = {}
 _limits_cache = {}
 _markets_lock = threading.Lock()
@@ -228,7 +264,7 @@ class Exchange:
     @property
     def client(self):
         if self._client is None:
-            self._client = self.configure(getattr(ccxt, self.ccxt_id)(self.ccxt_config()))
+            self._client = _client_for(self)
         return self._client
 
     def cache_key(self):
