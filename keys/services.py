@@ -45,7 +45,11 @@ UNVERIFIED_CONFIRMATION = (
 
 
 def event_record(*, kind, owner, key=None, actor=None, ip=None, detail=""):
-    return KeyEvent.objects.create(kind=kind, owner=owner, key=key, actor=actor, ip_address=ip, detail=detail[:500])
+    event = KeyEvent.objects.create(kind=kind, owner=owner, key=key, actor=actor, ip_address=ip, detail=detail[:500])
+    from alerts.services import key_event_alert
+
+    key_event_alert(event)
+    return event
 
 
 def _probe(exchange_name, credentials):

@@ -15,10 +15,13 @@ def portal(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
+    from alerts.selectors import unacknowledged_serious_count
+
+    badges = {"alerts:list": unacknowledged_serious_count(user=user) or None}
     items = []
     for label, name in NAVIGATION:
         url = reverse(name)
         active = request.path == url if url == "/" else request.path.startswith(url)
-        items.append({"label": label, "url": url, "active": active, "badge": None})
+        items.append({"label": label, "url": url, "active": active, "badge": badges.get(name)})
     pending = getattr(request, "second_factor_pending", False)
     return {"portal_nav": items, "second_factor_pending": pending}

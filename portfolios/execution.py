@@ -191,6 +191,9 @@ def _claim(order, from_state):
 def _fail(order, state, reason):
     Order.objects.filter(pk=order.pk).update(state=state, error=reason[:300])
     order.state, order.error = state, reason[:300]
+    from alerts.services import order_state_alert
+
+    order_state_alert(order=order)
 
 
 def order_send(*, order, exchange=None, from_state=Order.State.PENDING):
@@ -295,6 +298,9 @@ def order_record(*, order, answer, exchange):
     trades = [{**trade, "order": trade.get("order") or order.exchange_order_id} for trade in answer.get("trades") or []]
     if trades:
         fills_store(key=order.key, market=order.market, trades=trades, orders={order.exchange_order_id: order})
+    from alerts.services import order_state_alert
+
+    order_state_alert(order=order)
     return order
 
 

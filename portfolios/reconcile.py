@@ -271,6 +271,9 @@ def key_reconcile(*, key_id):
             account_equity += balance.total * ticker_price(exchange, f"{balance.asset}/USDT")
     EquitySnapshot.objects.create(key=key, bot=None, quote_asset="USDT", equity=account_equity, taken=now)
     severe = _judge_foreign(key, exchange, new_fills, bots)
+    from alerts.rules import rules_run_for_key
+
+    rules_run_for_key(key=key, new_fills=new_fills, severe=severe, exchange=exchange)
     return {
         "markets": markets,
         "new_fills": len(new_fills),

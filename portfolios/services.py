@@ -12,9 +12,13 @@ def bot_state_set(*, bot, to_state, by=None, reason):
         locked = Bot.objects.select_for_update().get(pk=bot.pk)
         if locked.state == to_state or locked.state == Bot.State.STOPPED:
             return False
-        BotStateChange.objects.create(bot=locked, from_state=locked.state, to_state=to_state, by=by, reason=reason[:300])
+        change = BotStateChange.objects.create(bot=locked, from_state=locked.state, to_state=to_state, by=by,
+                                               reason=reason[:300])
         Bot.objects.filter(pk=locked.pk).update(state=to_state, state_reason=reason[:300], state_changed_at=timezone.now())
     bot.refresh_from_db()
+    from alerts.services import bot_state_alert
+
+    bot_state_alert(change=change)
     return True
 
 

@@ -515,6 +515,9 @@ def _run_fail(run, outcome, began):
     run.status = StrategyRun.Status.FAILED
     run.error = outcome.error
     _run_finish(run, outcome, began)
+    from alerts.services import strategy_run_failed_alert
+
+    strategy_run_failed_alert(run=run)
 
 
 def _signals_write(*, strategy, run, outcome, now):
