@@ -11,7 +11,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from oneclick.services import backup_codes_regenerate
 
-pytest_plugins = ["tests.plugins.paper"]
+pytest_plugins = ["tests.plugins.paper", "tests.plugins.telegram"]
 
 PASSWORD = "correct-horse-battery-9"
 
