@@ -15,4 +15,15 @@ def security_context(*, user):
 
 
 def dashboard_context(*, user):
-    return {"two_factor_on": user_has_two_factor(user=user)}
+    """The dashboard: per-quote totals (equity, today's and total PnL, max drawdown), bot cards, recent orders."""
+    from keys.models import ExchangeKey
+    from keys.selectors import keys_for_owner
+    from portfolios.selectors import account_summary, orders_recent
+
+    summary = account_summary(owner=user)
+    return {
+        "two_factor_on": user_has_two_factor(user=user),
+        "summary": summary,
+        "recent_orders": list(orders_recent(owner=user)) if summary.cards else [],
+        "has_active_key": keys_for_owner(owner=user).filter(status=ExchangeKey.Status.ACTIVE).exists(),
+    }

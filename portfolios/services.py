@@ -1,9 +1,12 @@
 """Bots: state changes (and, with execution, orders and reconciliation)."""
 
+from decimal import Decimal
+
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from portfolios.models import Bot, BotStateChange
+from portfolios.models import Bot, BotStateChange, Position
 
 
 def bot_state_set(*, bot, to_state, by=None, reason):
@@ -76,3 +79,204 @@ def kill_switch(*, user, by=None, cancel_orders=False, disable_keys=False, reaso
 
 class BotError(Exception):
     """A bot cannot do what was asked; the message is safe to show."""
+
+
+# --- creating and editing bots ------------------------------------------------------------------
+#
+# The rules a bot's settings must meet, checked here so the portal, the admin and any
+# command share them. Rules that need no exchange run first; then, outside any
+# transaction, the exchange is asked for its markets and the free balance. Bad input
+# raises ValidationError ({field: [message]}) and changes nothing.
+
+
+def _amount(value):
+    return f"{value:,.2f}"
+
+
+def _settings_text(*, markets, quote_asset, allocation, position_cap):
+    return (
+        f"markets {', '.join(markets)}; allocation {_amount(allocation)} {quote_asset}; "
+        f"position cap {_amount(position_cap)} {quote_asset} per market"
+    )
+
+
+def _listing(items):
+    return ", ".join(items) + (" is" if len(items) == 1 else " are")
+
+
+def _bot_rules(*, owner, key, strategy, markets, quote_asset, allocation, position_cap, check_key=True):
+    """The rules that need no exchange, as {field: [message]}."""
+    errors = {}
+
+    def add(field, message):
+        errors.setdefault(field, []).append(message)
+
+    if allocation is None or allocation <= 0:
+        add("allocation", "The allocation must be more than 0.")
+    if position_cap is None or position_cap <= 0:
+        add("position_cap", "The position cap must be more than 0.")
+    if quote_asset not in Bot.Quote.values:
+        add("quote_asset", "Choose USDT or USDC.")
+    if check_key:
+        if key.owner_id != owner.pk:
+            add("key", "Choose one of your own exchange keys.")
+        elif not key.is_active:
+            add("key", f"This key is {key.get_status_display().lower()}: re-enable it on the Keys page first.")
+        elif key.can_withdraw:
+            add("key", "This key can withdraw funds. A bot trades only with a trade-only key.")
+        elif not key.can_trade:
+            add("key", "This key cannot trade spot. Enable spot trading on it at the exchange (keep withdrawals off).")
+    if not markets:
+        add("markets", "Choose at least one market.")
+    outside = [m for m in markets if m not in (strategy.markets or [])]
+    if outside:
+        add("markets", f"{_listing(outside)} not traded by the strategy {strategy.name}.")
+    if quote_asset in Bot.Quote.values:
+        other_quote = [m for m in markets if m.split("/")[-1] != quote_asset]
+        if other_quote:
+            add("markets", f"{_listing(other_quote)} not quoted in {quote_asset}.")
+    return errors
+
+
+def _held_markets(*, bot, markets, exchange_markets):
+    """Markets the bot still holds more than dust in (by the exchange's min notional)."""
+    from portfolios.sizing import market_min_notional
+
+    held = []
+    for position in Position.objects.filter(bot=bot, market__in=markets, quantity__gt=0):
+        market = exchange_markets.get(position.market)
+        min_notional = market_min_notional(market) if market else None
+        if not min_notional or position.quantity * position.last_price >= min_notional:
+            held.append(position.market)
+    return held
+
+
+def _exchange_rules(*, key, markets, quote_asset, allocation, bot=None):
+    """The rules the exchange answers now: its markets and the free balance of the quote asset."""
+    from keys.services import KeyNotActive, key_exchange
+    from portfolios.gateway import ExchangeError
+
+    try:
+        _key, exchange = key_exchange(key_id=key.pk)
+        known = exchange.markets()
+        balances = exchange.balances()
+    except KeyNotActive:
+        return {"key": ["This key is no longer active: re-enable it on the Keys page first."]}
+    except ExchangeError as error:
+        label = key.get_exchange_display()
+        return {NON_FIELD_ERRORS: [f"Could not check the settings with {label}: {error.reason}. "
+                                   "Nothing was saved; try again."]}
+    errors = {}
+    missing = [m for m in markets if m not in known]
+    if missing:
+        errors["markets"] = [f"{exchange.label} has no spot market {', '.join(missing)}."]
+    free = balances.get(quote_asset, {}).get("free", Decimal(0))
+    # Of its allocation, a bot already holds what its open positions cost: that part is not free any more.
+    invested = Decimal(0)
+    if bot is not None:
+        invested = sum((p.quantity * p.average_entry for p in Position.objects.filter(bot=bot, quantity__gt=0)),
+                       Decimal(0))
+    if allocation > free + invested:
+        message = f"More than the free {quote_asset} balance on {exchange.label}: {_amount(free)} {quote_asset} free now"
+        if invested:
+            message += f", plus {_amount(invested)} {quote_asset} this bot holds in positions"
+        errors["allocation"] = [message + "."]
+    return errors
+
+
+def bot_create(*, owner, key, strategy, name, markets, quote_asset, allocation, position_cap, by=None):
+    """Start a bot on the owner's key after checking its settings with the exchange. Raises ValidationError."""
+    markets = list(dict.fromkeys(markets or []))
+    name = (name or "").strip()
+    errors = _bot_rules(owner=owner, key=key, strategy=strategy, markets=markets, quote_asset=quote_asset,
+                        allocation=allocation, position_cap=position_cap)
+    if not name:
+        errors.setdefault("name", []).append("Give the bot a name.")
+    if not strategy.active:
+        errors.setdefault("strategy", []).append("This strategy no longer publishes signals.")
+    if errors:
+        raise ValidationError(errors)
+    errors = _exchange_rules(key=key, markets=markets, quote_asset=quote_asset, allocation=allocation)
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        bot = Bot.objects.create(
+            owner=owner, key=key, strategy=strategy, name=name[:60], markets=markets, quote_asset=quote_asset,
+            allocation=allocation, position_cap=position_cap,
+        )
+        text = _settings_text(markets=markets, quote_asset=quote_asset, allocation=allocation,
+                              position_cap=position_cap)
+        BotStateChange.objects.create(bot=bot, from_state=bot.state, to_state=bot.state, by=by or owner,
+                                      reason=f"Created: {text}"[:300])
+    return bot
+
+
+def bot_update(*, bot, by, name=None, markets=None, allocation=None, position_cap=None):
+    """Change a bot's name, markets, allocation or position cap; None keeps a value. Raises ValidationError.
+
+    The key, strategy and quote asset stay as created. Raising the allocation or
+    adding a market is checked with the exchange (and needs an active key);
+    lowering or removing is not, except that a market the bot still holds cannot be
+    dropped. Every change leaves a row in the bot's history.
+    """
+    if bot.state == Bot.State.STOPPED:
+        raise ValidationError({NON_FIELD_ERRORS: ["A stopped bot cannot be changed. Create a new bot instead."]})
+    new = {
+        "name": bot.name if name is None else name.strip(),
+        "markets": list(bot.markets) if markets is None else list(dict.fromkeys(markets)),
+        "allocation": bot.allocation if allocation is None else allocation,
+        "position_cap": bot.position_cap if position_cap is None else position_cap,
+    }
+    added = [m for m in new["markets"] if m not in bot.markets]
+    dropped = [m for m in bot.markets if m not in new["markets"]]
+    needs_exchange = bool(added) or (new["allocation"] is not None and new["allocation"] > bot.allocation)
+    errors = _bot_rules(owner=bot.owner, key=bot.key, strategy=bot.strategy, markets=new["markets"],
+                        quote_asset=bot.quote_asset, allocation=new["allocation"],
+                        position_cap=new["position_cap"], check_key=needs_exchange)
+    if not new["name"]:
+        errors.setdefault("name", []).append("Give the bot a name.")
+    if errors:
+        raise ValidationError(errors)
+    if dropped and Position.objects.filter(bot=bot, market__in=dropped, quantity__gt=0).exists():
+        from portfolios.gateway import ExchangeError, public_exchange
+
+        try:
+            exchange_markets = public_exchange(bot.key.exchange).markets()
+        except ExchangeError as error:
+            raise ValidationError({NON_FIELD_ERRORS: [f"Could not read the exchange's markets: {error.reason}. "
+                                                      "Nothing was saved; try again."]}) from None
+        held = _held_markets(bot=bot, markets=dropped, exchange_markets=exchange_markets)
+        if held:
+            raise ValidationError({"markets": [
+                f"The bot still holds {', '.join(held)}: keep the market until the position is sold, "
+                "or stop the bot and sell its positions."
+            ]})
+    if needs_exchange:
+        errors = _exchange_rules(key=bot.key, markets=new["markets"], quote_asset=bot.quote_asset,
+                                 allocation=new["allocation"], bot=bot)
+        if errors:
+            raise ValidationError(errors)
+
+    changes = []
+    if new["name"] != bot.name:
+        changes.append(f"name “{bot.name}” → “{new['name']}”")
+    if added:
+        changes.append(f"markets added: {', '.join(added)}")
+    if dropped:
+        changes.append(f"markets removed: {', '.join(dropped)}")
+    if new["allocation"] != bot.allocation:
+        changes.append(f"allocation {_amount(bot.allocation)} → {_amount(new['allocation'])} {bot.quote_asset}")
+    if new["position_cap"] != bot.position_cap:
+        changes.append(f"position cap {_amount(bot.position_cap)} → {_amount(new['position_cap'])} {bot.quote_asset}")
+    if not changes:
+        return bot
+    with transaction.atomic():
+        locked = Bot.objects.select_for_update().get(pk=bot.pk)
+        if locked.state == Bot.State.STOPPED:
+            raise ValidationError({NON_FIELD_ERRORS: ["The bot was stopped meanwhile: nothing was changed."]})
+        Bot.objects.filter(pk=locked.pk).update(name=new["name"][:60], markets=new["markets"],
+                                                allocation=new["allocation"], position_cap=new["position_cap"])
+        BotStateChange.objects.create(bot=locked, from_state=locked.state, to_state=locked.state, by=by,
+                                      reason=("Settings changed: " + "; ".join(changes))[:300])
+    bot.refresh_from_db()
+    return bot
