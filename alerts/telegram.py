@@ -12,6 +12,7 @@ from telegram import error as tg_error
 from telegram.request import HTTPXRequest
 
 from alerts.channels import ChannelError
+from oneclick.lib.logscrub import register_secret
 
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 15.0
@@ -24,6 +25,8 @@ def _requests(read_timeout):
 def _call(method, *, read_timeout=READ_TIMEOUT, **kwargs):
     if not settings.TELEGRAM_BOT_TOKEN:
         raise ChannelError("Telegram is not configured (no TELEGRAM_BOT_TOKEN)")
+    # The token is part of every request URL (and so of HTTP client log lines).
+    register_secret(settings.TELEGRAM_BOT_TOKEN)
 
     async def run():
         requests = _requests(read_timeout)
