@@ -56,3 +56,59 @@ def alice_paper_key(alice, paper, paper_account):
 @pytest.fixture
 def alice_bot(alice, alice_paper_key, strategy):
     return make_bot(alice, alice_paper_key, strategy, markets=("BTC/USDT", "ETH/USDT"))
+
+
+@pytest.fixture
+def alice_offline_key(alice):
+    """A trade-only key of alice's stored as linking leaves it, for tests that never call the exchange."""
+    from keys.models import ExchangeKey
+
+    return ExchangeKey.objects.create(
+        owner=alice, exchange="paper", label="Offline paper", api_key="offline-api-key", api_secret="offline-secret",
+        api_key_hint="offl…-key", permissions={"can_read": True, "can_trade": True, "can_withdraw": False},
+        permissions_verified=True,
+    )
+
+
+def bot_history(bot, rows, *, start=None):
+    """``rows`` of everything a bot page lists: signals with decisions, orders, fills, state changes, snapshots."""
+    from portfolios.models import BotStateChange, EquitySnapshot, Fill, Order, SignalDecision
+    from strategies.models import Signal
+
+    start = start or timezone.now() - timedelta(days=rows + 1)
+    run = StrategyRun.objects.create(strategy=bot.strategy, candle_close=start, started=start, status="succeeded")
+    signals = Signal.objects.bulk_create([
+        Signal(strategy=bot.strategy, run=run, market=bot.markets[0], action="buy", fraction=Decimal("0.1"),
+               reason="history", model_version="test", price=Decimal("100"), candle_close=start + timedelta(hours=i),
+               created=start + timedelta(hours=i), expires=start + timedelta(hours=i + 4), signature="00")
+        for i in range(rows)
+    ])
+    SignalDecision.objects.bulk_create([
+        SignalDecision(bot=bot, signal=s, outcome="ignored" if i % 2 else "ordered", reason=f"reason {i}")
+        for i, s in enumerate(signals)
+    ])
+    orders = Order.objects.bulk_create([
+        Order(bot=bot, key=bot.key, signal=s, market=s.market, side="buy", quantity=Decimal("0.001"),
+              reference_price=Decimal("100"), client_order_id=f"oc-{bot.pk}-h{s.pk}", state="filled",
+              exchange_order_id=f"E{bot.pk}-{s.pk}", filled_quantity=Decimal("0.001"), average_price=Decimal("100"),
+              cost=Decimal("0.1"))
+        for s in signals
+    ])
+    Fill.objects.bulk_create([
+        Fill(key=bot.key, bot=bot, order=o, market=o.market, side="buy", price=Decimal("100"),
+             quantity=Decimal("0.001"), cost=Decimal("0.1"), fee=Decimal("0.000001"), fee_asset="BTC",
+             fee_in_quote=Decimal("0.0001"), exchange_trade_id=f"T{o.pk}", exchange_order_id=o.exchange_order_id,
+             traded_at=start + timedelta(hours=i))
+        for i, o in enumerate(orders)
+    ])
+    BotStateChange.objects.bulk_create([
+        BotStateChange(bot=bot, from_state="running", to_state="paused" if i % 2 == 0 else "running",
+                       reason=f"change {i}")
+        for i in range(rows)
+    ])
+    EquitySnapshot.objects.bulk_create([
+        EquitySnapshot(key=bot.key, bot=bot, quote_asset=bot.quote_asset, equity=bot.allocation + i % 7,
+                       taken=start + timedelta(hours=12 * i))
+        for i in range(rows)
+    ])
+    return orders
