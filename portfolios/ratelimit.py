@@ -23,10 +23,11 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.cache import caches
 from limits import RateLimitItemPerDay, RateLimitItemPerMinute, RateLimitItemPerSecond
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
+
+from oneclick.lib.cache import shared_cache
 
 # Share of the weight budget kept free for order placement when reading for bookkeeping.
 BOOKKEEPING_RESERVE = 0.2
@@ -96,21 +97,17 @@ class Budget:
     # The blocked-until mark is seen by every process: kept in Redis when there
     # is one, in the database cache otherwise.
 
-    @staticmethod
-    def _shared_cache():
-        return caches["default"] if settings.REDIS_URL else caches["tasks"]
-
     def _block_key(self):
         return f"ratelimit-blocked:{self.scope}"
 
     def blocked_for(self):
-        until = self._shared_cache().get(self._block_key())
+        until = shared_cache().get(self._block_key())
         return max(0.0, until - time.time()) if until else 0.0
 
     def block(self, seconds):
         seconds = max(1.0, float(seconds or 60))
         until = max(time.time() + seconds, time.time() + self.blocked_for())
-        self._shared_cache().set(self._block_key(), until, timeout=int(seconds) + 2)
+        shared_cache().set(self._block_key(), until, timeout=int(seconds) + 2)
 
     # weight
 

@@ -6,8 +6,6 @@ it yields at most one order per (bot, signal) however often it is delivered.
 
 from datetime import timedelta
 
-from django.conf import settings
-from django.core.cache import caches
 from django.dispatch import receiver
 from django.utils import timezone
 from django_q.models import Schedule
@@ -15,6 +13,7 @@ from django_q.signals import post_spawn
 from django_q.tasks import async_task, schedule
 
 from keys.models import ExchangeKey
+from oneclick.lib.cache import shared_cache
 from portfolios.execution import orders_recover, signal_execute
 from portfolios.gateway import ExchangeError
 from portfolios.reconcile import key_reconcile
@@ -38,12 +37,20 @@ def bot_signal_execute(bot_id, signal_id, attempt=0):
         )
         return None
     if order is not None and getattr(order, "key_id", None):
-        async_task("portfolios.tasks.key_reconcile_task", order.key_id, group="reconcile",
-                   task_name=f"reconcile-key-{order.key_id}")
+        reconcile_soon(order.key_id)
     return getattr(order, "pk", None)
 
 
+def reconcile_soon(key_id):
+    """Queue one reconciliation of the key, unless one is already waiting in the queue."""
+    if shared_cache().add(f"portfolios:reconcile-queued:{key_id}", 1, timeout=120):
+        async_task("portfolios.tasks.key_reconcile_task", key_id, group="reconcile",
+                   task_name=f"reconcile-key-{key_id}")
+
+
 def key_reconcile_task(key_id):
+    # Orders recorded from now on queue another pass.
+    shared_cache().delete(f"portfolios:reconcile-queued:{key_id}")
     return key_reconcile(key_id=key_id)
 
 
@@ -52,8 +59,7 @@ def reconcile_all():
     ids = list(ExchangeKey.objects.filter(status=ExchangeKey.Status.ACTIVE, bots__isnull=False)
                .distinct().values_list("pk", flat=True))
     for key_id in ids:
-        async_task("portfolios.tasks.key_reconcile_task", key_id, group="reconcile",
-                   task_name=f"reconcile-key-{key_id}")
+        reconcile_soon(key_id)
     return len(ids)
 
 
@@ -64,6 +70,5 @@ def orders_recover_task():
 @receiver(post_spawn, dispatch_uid="portfolios_recover_on_worker_start")
 def _recover_on_worker_start(sender, proc_name, **kwargs):
     """When a worker starts (after a crash too), queue one recovery pass."""
-    shared = caches["default"] if settings.REDIS_URL else caches["tasks"]
-    if shared.add("portfolios:recovery-on-start", proc_name, timeout=30):
+    if shared_cache().add("portfolios:recovery-on-start", proc_name, timeout=30):
         async_task("portfolios.tasks.orders_recover_task", group="recovery")
