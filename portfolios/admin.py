@@ -131,7 +131,7 @@ class BotAdmin(admin.ModelAdmin):
                                                 **form.cleaned_data)
                     self.message_user(
                         request,
-                        f"{owner.email}: {done['paused']} bot(s) paused, {done['canceled']} order(s) canceled, "
+                        f"Stopped everything for {owner.email}: {done['paused']} bot(s) paused, {done['canceled']} order(s) canceled, "
                         f"{done['disabled']} key(s) disabled.",
                         messages.WARNING,
                     )
