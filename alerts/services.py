@@ -247,7 +247,10 @@ def telegram_link_token_create(*, user):
 
 
 def telegram_deep_link(token):
-    return f"https://t.me/{settings.TELEGRAM_BOT_USERNAME or 'your_bot'}?start={token}"
+    """Raises ChannelError when the bot's username is not set and Telegram cannot be asked."""
+    from alerts.telegram import bot_username
+
+    return f"https://t.me/{bot_username()}?start={token}"
 
 
 def telegram_link_complete(*, token, chat_id, chat_name=""):

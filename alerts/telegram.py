@@ -54,6 +54,20 @@ def _call(method, *, read_timeout=READ_TIMEOUT, **kwargs):
         raise ChannelError(f"Telegram unreachable ({type(error).__name__})") from None
 
 
+def bot_username():
+    """The bot's @username (without @): from ``TELEGRAM_BOT_USERNAME``, else asked from Telegram once."""
+    from django.core.cache import cache
+
+    if settings.TELEGRAM_BOT_USERNAME:
+        return settings.TELEGRAM_BOT_USERNAME
+    cache_key = "alerts:telegram:username"
+    username = cache.get(cache_key)
+    if username is None:
+        username = _call("get_me").username
+        cache.set(cache_key, username, 3600)
+    return username
+
+
 def buttons(rows):
     """An inline keyboard from rows of (label, callback data)."""
     return InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=data) for label, data in row]

@@ -13,7 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from alerts import selectors
-from alerts.channels import CHANNELS
+from alerts.channels import CHANNELS, ChannelError
 from alerts.forms import AlertPreferenceForm, KindFilterForm
 from alerts.models import Alert, TelegramLink
 from alerts.services import (
@@ -103,8 +103,12 @@ def telegram_link_view(request):
     if not CHANNELS["telegram"].configured():
         messages.error(request, "Telegram is not configured on this server.")
         return redirect("alerts:settings")
-    token = telegram_link_token_create(user=request.user)
-    return render(request, "alerts/settings.html", _settings_context(request, deep_link=telegram_deep_link(token)))
+    try:
+        deep_link = telegram_deep_link(telegram_link_token_create(user=request.user))
+    except ChannelError as error:
+        messages.error(request, f"Could not reach Telegram to make the link: {error.reason}")
+        return redirect("alerts:settings")
+    return render(request, "alerts/settings.html", _settings_context(request, deep_link=deep_link))
 
 
 @require_POST

@@ -121,3 +121,10 @@ def test_send_a_test_alert_shows_the_delivery_result(client, alice, smtp, telegr
     assert "Telegram: failed (Telegram refused: Forbidden: bot was blocked by the user)" in page
     assert [m["Subject"] for m in smtp.to("alice@example.com")].count("[OneClick] Info: Test alert") == 1
     assert Alert.objects.filter(user=alice, kind="test").count() == 1
+
+
+def test_the_deep_link_asks_telegram_for_the_bot_username_when_not_set(client, alice, telegram, settings):
+    settings.TELEGRAM_BOT_USERNAME = ""
+    login_verified(client, alice)
+    page = client.post(reverse("alerts:telegram_link")).content.decode()
+    assert "https://t.me/oneclick_test_bot?start=" in page

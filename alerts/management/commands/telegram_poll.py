@@ -39,7 +39,7 @@ class Command(BaseCommand):
                 time.sleep(min(60, 2 ** failures))
                 continue
             for update in updates:
-                # The offset moves past an update before it is handled: a crash never replays a command.
+                # The next getUpdates (with this offset) confirms the batch to Telegram.
                 offset = update["update_id"] + 1
                 update_handle(update)
                 handled += 1
