@@ -184,6 +184,9 @@ class Position(models.Model):
     average_entry = models.DecimalField(max_digits=30, decimal_places=12, default=0)
     realized_pnl = models.DecimalField(max_digits=30, decimal_places=12, default=0)
     fees_paid = models.DecimalField(max_digits=30, decimal_places=12, default=0)
+    cost_basis = models.DecimalField(max_digits=30, decimal_places=12, default=0,
+                                     help_text="What the quantity held cost, fees included.")
+    last_fill_id = models.BigIntegerField(default=0, help_text="The last fill applied: positions grow incrementally.")
     last_price = models.DecimalField(max_digits=30, decimal_places=12, default=0)
     updated = models.DateTimeField(auto_now=True)
 

@@ -32,6 +32,9 @@ from oneclick.lib.cache import shared_cache
 # Share of the weight budget kept free for order placement when reading for bookkeeping.
 BOOKKEEPING_RESERVE = 0.2
 MAX_WAIT_SECONDS = 120
+# After a 429 every worker on the IP waits at least this long, even when the
+# exchange says less: Binance bans clients that keep sending after a 429.
+MIN_BACKOFF_SECONDS = 5
 
 
 class BudgetExhausted(Exception):
@@ -105,7 +108,7 @@ class Budget:
         return max(0.0, until - time.time()) if until else 0.0
 
     def block(self, seconds):
-        seconds = max(1.0, float(seconds or 60))
+        seconds = max(MIN_BACKOFF_SECONDS, float(seconds or 60))
         until = max(time.time() + seconds, time.time() + self.blocked_for())
         shared_cache().set(self._block_key(), until, timeout=int(seconds) + 2)
 

@@ -119,27 +119,37 @@ def fills_store(*, key, market, trades, orders):
 
 
 def position_recompute(*, bot, market, last_price=None):
-    """A bot's position in a market from its fills: average cost, fees included."""
+    """A bot's position in a market from its fills: average cost, fees included.
+
+    Only fills not applied yet are read (in the order they were recorded), so a
+    pass costs the same however long the history is.
+    """
     base, quote = market.split("/")
-    quantity = cost_basis = realized = fees = Decimal(0)
-    for fill in Fill.objects.filter(bot=bot, market=market, foreign=False).order_by("traded_at", "id"):
-        fees += fill.fee_in_quote
-        fee_base = fill.fee if fill.fee_asset == base else Decimal(0)
-        fee_quote = fill.fee if fill.fee_asset == quote else Decimal(0)
-        if fill.side == "buy":
-            quantity += fill.quantity - fee_base
-            cost_basis += fill.cost + fee_quote
-        else:
-            sold = min(fill.quantity + fee_base, quantity)
-            average = cost_basis / quantity if quantity else Decimal(0)
-            realized += fill.cost - fee_quote - average * sold
-            cost_basis -= average * sold
-            quantity -= sold
-    average_entry = cost_basis / quantity if quantity > 0 else Decimal(0)
-    defaults = {"quantity": quantity, "average_entry": average_entry, "realized_pnl": realized, "fees_paid": fees}
-    if last_price is not None:
-        defaults["last_price"] = last_price
-    position, _ = Position.objects.update_or_create(bot=bot, market=market, defaults=defaults)
+    with transaction.atomic():
+        position, _ = Position.objects.select_for_update().get_or_create(bot=bot, market=market)
+        quantity, cost_basis = position.quantity, position.cost_basis
+        realized, fees = position.realized_pnl, position.fees_paid
+        fills = Fill.objects.filter(bot=bot, market=market, foreign=False, pk__gt=position.last_fill_id).order_by("pk")
+        for fill in fills:
+            fees += fill.fee_in_quote
+            fee_base = fill.fee if fill.fee_asset == base else Decimal(0)
+            fee_quote = fill.fee if fill.fee_asset == quote else Decimal(0)
+            if fill.side == "buy":
+                quantity += fill.quantity - fee_base
+                cost_basis += fill.cost + fee_quote
+            else:
+                sold = min(fill.quantity + fee_base, quantity)
+                average = cost_basis / quantity if quantity else Decimal(0)
+                realized += fill.cost - fee_quote - average * sold
+                cost_basis -= average * sold
+                quantity -= sold
+            position.last_fill_id = fill.pk
+        position.quantity, position.cost_basis = quantity, cost_basis
+        position.realized_pnl, position.fees_paid = realized, fees
+        position.average_entry = cost_basis / quantity if quantity > 0 else Decimal(0)
+        if last_price is not None:
+            position.last_price = last_price
+        position.save()
     return position
 
 

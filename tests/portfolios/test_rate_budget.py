@@ -15,6 +15,8 @@ SECOND_WORKER = textwrap.dedent(
     from portfolios.gateway import Credentials, exchange_class
     import sys
     exchange = exchange_class("paper")(Credentials(api_key=sys.argv[1], secret=sys.argv[2]))
+    print("ready", flush=True)
+    sys.stdin.readline()  # the other worker has just been told 429
     print("blocked", exchange.budget().blocked_for() > 0, flush=True)
     print("usdt", exchange.balances()["USDT"]["free"], flush=True)
     """
@@ -25,19 +27,20 @@ SECOND_WORKER = textwrap.dedent(
 def test_a_429_makes_every_worker_on_the_ip_back_off(paper, paper_account):
     exchange = exchange_class("paper")(Credentials(api_key=paper_account.api_key, secret=paper_account.secret))
     exchange.balances()
+    other = subprocess.Popen(
+        [sys.executable, "-c", SECOND_WORKER, paper_account.api_key, paper_account.secret],
+        env=subprocess_env(PAPEREXCHANGE_URL=paper.url, LOG_LEVEL="WARNING"),
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert other.stdout.readline().strip() == "ready"
     paper.fault(force={"status": 429, "count": 1})
     with pytest.raises(RateLimited):
         exchange.balances()
     assert paper.counters()["http_429"] == 1
-
-    other = subprocess.run(
-        [sys.executable, "-c", SECOND_WORKER, paper_account.api_key, paper_account.secret],
-        env=subprocess_env(PAPEREXCHANGE_URL=paper.url, LOG_LEVEL="WARNING"),
-        capture_output=True, text=True, timeout=120,
-    )
-    assert other.returncode == 0, other.stderr[-2000:]
-    assert "blocked True" in other.stdout  # the other process saw the shared mark
-    assert "usdt 10000" in other.stdout  # and succeeded after waiting
+    out, err = other.communicate("go\n", timeout=120)
+    assert other.returncode == 0, err[-2000:]
+    assert "blocked True" in out  # the other process saw the shared mark
+    assert "usdt 10000" in out  # and succeeded after waiting
     assert paper.counters()["http_429"] == 1
     assert paper.counters().get("http_418", 0) == 0
 
