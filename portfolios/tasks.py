@@ -16,7 +16,7 @@ from keys.models import ExchangeKey
 from oneclick.lib.cache import shared_cache
 from portfolios.execution import orders_recover, signal_execute
 from portfolios.gateway import ExchangeError
-from portfolios.reconcile import key_reconcile
+from portfolios.reconcile import key_reconcile, position_recompute
 
 
 RETRY_DELAYS_SECONDS = (5, 15, 60, 180)
@@ -37,15 +37,23 @@ def bot_signal_execute(bot_id, signal_id, attempt=0):
         )
         return None
     if order is not None and getattr(order, "key_id", None):
+        # The answer's fills are stored already: show the position at once,
+        # and let the full reconciliation follow when the burst is over.
+        position_recompute(bot=order.bot, market=order.market)
         reconcile_soon(order.key_id)
     return getattr(order, "pk", None)
 
 
+# Reconciliation after orders waits this long, so that a burst of orders (a
+# fan-out) is served before the bookkeeping it causes.
+RECONCILE_DELAY = timedelta(seconds=10)
+
+
 def reconcile_soon(key_id):
-    """Queue one reconciliation of the key, unless one is already waiting in the queue."""
-    if shared_cache().add(f"portfolios:reconcile-queued:{key_id}", 1, timeout=120):
-        async_task("portfolios.tasks.key_reconcile_task", key_id, group="reconcile",
-                   task_name=f"reconcile-key-{key_id}")
+    """Plan one reconciliation of the key shortly, unless one is already planned."""
+    if shared_cache().add(f"portfolios:reconcile-queued:{key_id}", 1, timeout=300):
+        schedule("portfolios.tasks.key_reconcile_task", key_id, name=f"reconcile key {key_id} after orders",
+                 schedule_type=Schedule.ONCE, next_run=timezone.now() + RECONCILE_DELAY)
 
 
 def key_reconcile_task(key_id):
@@ -59,7 +67,8 @@ def reconcile_all():
     ids = list(ExchangeKey.objects.filter(status=ExchangeKey.Status.ACTIVE, bots__isnull=False)
                .distinct().values_list("pk", flat=True))
     for key_id in ids:
-        reconcile_soon(key_id)
+        async_task("portfolios.tasks.key_reconcile_task", key_id, group="reconcile",
+                   task_name=f"reconcile-key-{key_id}")
     return len(ids)
 
 
