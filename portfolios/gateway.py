@@ -246,7 +246,9 @@ class Exchange:
     # ccxt instance, just in time
 
     def ccxt_config(self):
-        config = {"enableRateLimit": True, "timeout": 15000, "options": {"fetchCurrencies": False}}
+        # ccxt's own per-instance throttle is off: the shared budget
+        # (portfolios.ratelimit) paces every request of every worker instead.
+        config = {"enableRateLimit": False, "timeout": 15000, "options": {"fetchCurrencies": False}}
         creds = self.credentials
         if creds is not None:
             config["apiKey"] = creds.api_key

@@ -204,7 +204,6 @@ def _resolve_open_orders(key, exchange):
 
 def _read_trades(key, exchange, market):
     cursor, first_read = TradeCursor.objects.get_or_create(key=key, market=market)
-    orders = {o.exchange_order_id: o for o in Order.objects.filter(key=key, market=market).exclude(exchange_order_id="")}
     new = []
     while True:
         if cursor.last_trade_id:
@@ -220,9 +219,13 @@ def _read_trades(key, exchange, market):
         if not page:
             cursor.save(update_fields=["updated"])
             break
-        new += fills_store(key=key, market=market, trades=page, orders=orders)
-        cursor.last_trade_id = max(int(t["id"]) for t in page)
-        cursor.save(update_fields=["last_trade_id", "updated"])
+        order_ids = {str(t.get("order")) for t in page if t.get("order")}
+        orders = {o.exchange_order_id: o for o in Order.objects.filter(key=key, market=market,
+                                                                         exchange_order_id__in=order_ids)}
+        with transaction.atomic():  # a page and the cursor move together
+            new += fills_store(key=key, market=market, trades=page, orders=orders)
+            cursor.last_trade_id = max(int(t["id"]) for t in page)
+            cursor.save(update_fields=["last_trade_id", "updated"])
         if len(page) < TRADES_PAGE:
             break
     return new
