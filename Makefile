@@ -7,7 +7,11 @@ PAPER_PORT ?= 8100
 PAPEREXCHANGE_URL ?= http://127.0.0.1:$(PAPER_PORT)
 export WEB_PORT PAPER_PORT PAPEREXCHANGE_URL
 
-.PHONY: run test bench setup demo-data
+# The browser tests drive Debian's Chromium (never a downloaded one).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test bench setup demo-data browser
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,6 +20,12 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	touch $@
 
 setup: $(VENV)/.installed
+
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	$(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+browser: $(CHROMIUM)
 
 .env:
 	$(PY) -m oneclick.lib.devenv .env
@@ -31,8 +41,9 @@ run: demo-data
 	@$(PY) manage.py demo_login --url http://127.0.0.1:$(WEB_PORT)
 	$(VENV)/bin/honcho --procfile Procfile start
 
-test: setup
-	$(PY) -m pytest -n auto $(PYTEST_ARGS)
+# The browser journey shares one set of processes: its tests stay on one worker (xdist_group "e2e").
+test: setup browser
+	$(PY) -m pytest -n auto --dist loadgroup $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) bench/run.py
