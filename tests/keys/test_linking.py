@@ -2,7 +2,7 @@ import pytest
 from django.urls import reverse
 
 from keys.models import ExchangeKey, KeyEvent
-from tests.conftest import login_verified
+from tests.conftest import login_verified, totp_code
 from tests.keys.conftest import link_form, post_link
 
 pytestmark = pytest.mark.django_db
@@ -93,10 +93,11 @@ def test_missing_wrong_and_reused_codes_are_refused(alice_client, alice_2fa, pap
     wrong = post_link(alice_client, alice_2fa, {**link_form(paper_account.key), "otp_code": "000000"})
     _refused(wrong, alice_2fa, "That code is not valid")
 
-    ok = post_link(alice_client, alice_2fa, link_form(paper_account.key, label="first"), code_offset=0)
+    code = totp_code(alice_2fa.totp_device)
+    ok = post_link(alice_client, alice_2fa, {**link_form(paper_account.key, label="first"), "otp_code": code})
     assert ok.status_code == 302
     second_key = paper.create_key(paper_account.id)
-    reused = post_link(alice_client, alice_2fa, link_form(second_key, label="second"), code_offset=0)
+    reused = post_link(alice_client, alice_2fa, {**link_form(second_key, label="second"), "otp_code": code})
     assert "That code is not valid" in reused.content.decode()
     assert list(ExchangeKey.objects.filter(owner=alice_2fa).values_list("label", flat=True)) == ["first"]
 
