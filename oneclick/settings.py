@@ -113,18 +113,19 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
+# One test database per test run (xdist adds a suffix per worker), so runs never share one.
+_test_run = env.str("ONECLICK_TEST_RUN", default="main")
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Test databases are files, so worker processes started by tests share them.
     (BASE_DIR / "var").mkdir(exist_ok=True)
-    # One file per test run (xdist adds a suffix per worker), so runs never share one.
-    test_run = env.str("ONECLICK_TEST_RUN", default="main")
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test-db-{test_run}.sqlite3")}
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test-db-{_test_run}.sqlite3")}
     # Several processes (web, workers) share the file: wait for locks, and
     # take the write lock at the start of a transaction.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
     )
 else:
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{_test_run}"}
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
