@@ -189,11 +189,13 @@ def _claim(order, from_state):
 
 
 def _fail(order, state, reason):
-    Order.objects.filter(pk=order.pk).update(state=state, error=reason[:300])
-    order.state, order.error = state, reason[:300]
     from alerts.services import order_state_alert
 
-    order_state_alert(order=order)
+    # The alert commits with the outcome: a crash between the two never loses it.
+    with transaction.atomic():
+        Order.objects.filter(pk=order.pk).update(state=state, error=reason[:300])
+        order.state, order.error = state, reason[:300]
+        order_state_alert(order=order)
 
 
 def order_send(*, order, exchange=None, from_state=Order.State.PENDING):
@@ -291,16 +293,19 @@ def order_record(*, order, answer, exchange):
         "cost": sizing.to_decimal(answer.get("cost"), Decimal(0)),
         "error": "",
     }
-    Order.objects.filter(pk=order.pk).update(**changes)
-    for name, value in changes.items():
-        setattr(order, name, value)
-    # Fills in an order's answer do not repeat the order id: they are this order's.
-    trades = [{**trade, "order": trade.get("order") or order.exchange_order_id} for trade in answer.get("trades") or []]
-    if trades:
-        fills_store(key=order.key, market=order.market, trades=trades, orders={order.exchange_order_id: order})
     from alerts.services import order_state_alert
 
-    order_state_alert(order=order)
+    # The answer, its fills and the alert commit together: a crash between them never loses the alert.
+    with transaction.atomic():
+        Order.objects.filter(pk=order.pk).update(**changes)
+        for name, value in changes.items():
+            setattr(order, name, value)
+        # Fills in an order's answer do not repeat the order id: they are this order's.
+        trades = [{**trade, "order": trade.get("order") or order.exchange_order_id}
+                  for trade in answer.get("trades") or []]
+        if trades:
+            fills_store(key=order.key, market=order.market, trades=trades, orders={order.exchange_order_id: order})
+        order_state_alert(order=order)
     return order
 
 
@@ -313,6 +318,43 @@ def orders_recover(*, older_than=RECOVERY_AGE):
         order_resolve(order=order)
         resolved += 1
     return resolved
+
+
+def signals_redeliver(*, older_than=RECOVERY_AGE, queue_size=None):
+    """Queue again the bot tasks that a crash lost: pairs of a live signal and a running bot with no decision.
+
+    With the Redis broker a task taken by a cluster that then dies (SIGKILL, a
+    lost machine) is gone, and so is a signal's fan-out when its run's worker
+    dies before queuing it. The task is idempotent, so queuing it again is
+    harmless. Waits while tasks are still queued (``queue_size``: the broker's
+    count, read when not given), and leaves signals younger than ``older_than``
+    to their first delivery. Returns the (bot_id, signal_id) pairs queued.
+    """
+    from django_q.brokers import get_broker
+    from django_q.tasks import async_task
+
+    from strategies.models import Signal
+
+    if (get_broker().queue_size() if queue_size is None else queue_size) > 0:
+        return []
+    now = timezone.now()
+    latest = {}
+    for signal in Signal.objects.filter(expires__gt=now, created__lt=now - older_than).order_by("candle_close"):
+        latest[(signal.strategy_id, signal.market)] = signal  # an older one is superseded
+    queued = []
+    for signal in latest.values():
+        # Bots that were there for the fan-out (a signal's time is to the second); a later bot waits for the next.
+        started_before = signal.created + timedelta(seconds=1)
+        bots = (Bot.objects.filter(strategy_id=signal.strategy_id, state=Bot.State.RUNNING, created__lt=started_before)
+                .exclude(decisions__signal=signal).values_list("pk", "markets"))
+        for bot_id, markets in bots:
+            if signal.market in (markets or []):
+                async_task("portfolios.tasks.bot_signal_execute", bot_id, signal.pk,
+                           task_name=f"bot-{bot_id}-signal-{signal.pk}", group="signals")
+                queued.append((bot_id, signal.pk))
+    if queued:
+        log.warning("queued %s bot tasks again that no worker finished", len(queued))
+    return queued
 
 
 def positions_sell(*, bot):

@@ -14,7 +14,7 @@ from django_q.tasks import async_task, schedule
 
 from keys.models import ExchangeKey
 from oneclick.lib.cache import shared_cache
-from portfolios.execution import orders_recover, signal_execute
+from portfolios.execution import orders_recover, signal_execute, signals_redeliver
 from portfolios.gateway import ExchangeError
 from portfolios.reconcile import key_reconcile, position_recompute
 
@@ -73,7 +73,8 @@ def reconcile_all():
 
 
 def orders_recover_task():
-    return orders_recover()
+    """Resolve orders a crash left pending or sent; queue again the bot tasks a crash lost."""
+    return {"orders": orders_recover(), "redelivered": len(signals_redeliver())}
 
 
 @receiver(post_spawn, dispatch_uid="portfolios_recover_on_worker_start")

@@ -23,7 +23,8 @@ def clusters(transactional_db, paper, tmp_path):
     per pytest process, see tests/testenv.py) and the paper exchange's URL.
     """
     schedules_restore()
-    group = Clusters(env=subprocess_env(PAPEREXCHANGE_URL=paper.url, LOG_LEVEL="WARNING", LOG_FORMAT="text"),
+    group = Clusters(env=subprocess_env(PAPEREXCHANGE_URL=paper.url, LOG_LEVEL="WARNING", LOG_FORMAT="text",
+                                        EMAIL_URL="dummymail://"),
                      log_dir=tmp_path)
     try:
         yield group

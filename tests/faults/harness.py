@@ -155,6 +155,11 @@ class Clusters:
                 return pid
         return None
 
+    @staticmethod
+    def pause(seconds):
+        """Let the workers run a while (timing of a fault, never an assertion)."""
+        time.sleep(seconds)
+
     def restart(self, cluster):
         self.kill(cluster)
         self._spawn(cluster)
@@ -245,8 +250,14 @@ def world_build(*, paper, owners, bots, accounts, market="BTC/USDT", usdt="10000
 
 
 def schedules_restore():
-    """The portfolio schedules as migration 0004 creates them (a flush between tests removes them)."""
+    """Only the portfolio schedules, as migration 0004 creates them.
+
+    A flush between tests removes the rows data migrations wrote; other schedules (the daily key
+    re-probe, strategy runs) would fire at the clusters' first scheduler pass and muddle the counts.
+    """
     from django_q.models import Schedule
+
+    Schedule.objects.all().delete()
 
     migration = importlib.import_module("portfolios.migrations.0004_schedules")
     for name, (func, minutes) in migration.SCHEDULES.items():
@@ -375,12 +386,17 @@ def assert_converged(world, signal_ids, *, expect_orders):
     assert list(events.values_list("kind", "detail")) == []
 
 
-def fan_out_and_check(world, clusters, signal, *, expect_orders=None, timeout=CONVERGE_SECONDS):
-    """Fan the signal out to every bot, wait for the workers to settle and reconcile, then check it all."""
+def fan_out_and_check(world, clusters, signal, *, expect_orders=None, timeout=CONVERGE_SECONDS, during=None):
+    """Fan the signal out to every bot, wait for the workers to settle and reconcile, then check it all.
+
+    ``during()`` runs right after the fan-out (the faults that need timing: kills, knob changes).
+    """
     from strategies.services import signals_fan_out
 
     queued = signals_fan_out(signal_ids=[signal.pk])
     assert len(queued) == len(world.bots)
+    if during is not None:
+        during()
     wait_settled(world, [signal.pk], clusters=clusters, timeout=timeout)
     reconcile_and_wait(world, clusters=clusters)
     assert_converged(world, [signal.pk], expect_orders=len(world.bots) if expect_orders is None else expect_orders)
