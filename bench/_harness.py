@@ -31,14 +31,16 @@ def free_port():
 class Paper:
     """A paper exchange subprocess and its control endpoint."""
 
-    def __init__(self, tmp, limits=None):
+    def __init__(self, tmp, limits=None, symbols=None):
         self.data = Path(tmp) / "paper"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        config = {"rate_limits": limits or {"weight_per_minute": 1_000_000, "orders_per_10s": 1_000_000,
+                                            "orders_per_day": 10_000_000}}
+        if symbols:
+            config["symbols"] = symbols
+        (Path(tmp) / "paper.json").write_text(json.dumps(config))
         config = Path(tmp) / "paper.json"
-        config.write_text(json.dumps({"rate_limits": limits or {"weight_per_minute": 1_000_000,
-                                                                  "orders_per_10s": 1_000_000,
-                                                                  "orders_per_day": 10_000_000}}))
         env = {**os.environ, "PAPEREXCHANGE_CONTROL_TOKEN": TOKEN, "PYTHONPATH": str(ROOT)}
         env.pop("PAPEREXCHANGE_DATA", None)
         self.proc = subprocess.Popen(

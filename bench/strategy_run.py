@@ -13,81 +13,24 @@ Figures are appended to bench/RESULTS.md.
     .venv/bin/python bench/strategy_run.py
 """
 
-import json
-import os
-import platform
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-TOKEN = "bench-token"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _harness import Paper, machine, record, setup_django  # noqa: E402
+
 MARKET_COUNTS = (5, 50)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_paper(tmp):
+def fifty_markets():
     from paperexchange.config import DEFAULT_SYMBOLS
 
     template = DEFAULT_SYMBOLS[0]
-    symbols = []
-    for i in range(50):
-        base = f"C{i:02d}"
-        symbols.append({**template, "symbol": f"{base}USDT", "base": base, "price": str(50 + i * 7)})
-    config = Path(tmp) / "paper.json"
-    config.write_text(json.dumps({"symbols": symbols, "rate_limits": {"weight_per_minute": 1_000_000}}))
-    port = free_port()
-    env = {**os.environ, "PAPEREXCHANGE_CONTROL_TOKEN": TOKEN, "PYTHONPATH": str(ROOT)}
-    env.pop("PAPEREXCHANGE_DATA", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "paperexchange", "serve", "--port", str(port), "--data", str(Path(tmp) / "paper"),
-         "--config", str(config)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/api/v3/ping", timeout=2):
-                return proc, url, [f"C{i:02d}/USDT" for i in range(50)]
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("the paper exchange did not start")
-
-
-def setup_django(tmp, paper_url):
-    os.environ.update(
-        {
-            "ONECLICK_ENV_FILE": os.devnull,
-            "DATABASE_URL": f"sqlite:///{Path(tmp) / 'bench.sqlite3'}",
-            "SECRET_KEY": "bench-secret-key",
-            "ONECLICK_ENCRYPTION_KEY": "bench-encryption-key",
-            "PAPEREXCHANGE_URL": paper_url,
-            "LOG_LEVEL": "WARNING",
-            "LOG_FORMAT": "text",
-            "Q_SYNC": "off",
-        }
-    )
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "oneclick.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    call_command("createcachetable", verbosity=0)
+    symbols = [{**template, "symbol": f"C{i:02d}USDT", "base": f"C{i:02d}", "price": str(50 + i * 7)} for i in range(50)]
+    return symbols, [f"C{i:02d}/USDT" for i in range(50)]
 
 
 def measure_runs(markets, close):
@@ -118,17 +61,17 @@ def measure_training(markets, close):
 
 def main():
     with tempfile.TemporaryDirectory() as tmp:
-        proc, url, markets = start_paper(tmp)
+        symbols, markets = fifty_markets()
+        paper = Paper(tmp, symbols=symbols)
         try:
-            setup_django(tmp, url)
+            setup_django(database_url=f"sqlite:///{Path(tmp) / 'bench.sqlite3'}", paper_url=paper.url)
             close = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=2)
             close -= timedelta(hours=close.hour % 4)
             runs = {n: measure_runs(markets[:n], close) for n in MARKET_COUNTS}
             training = measure_training(markets[:3], close)
         finally:
-            proc.terminate()
-            proc.wait(timeout=10)
-    lines = [f"machine: {os.cpu_count()} CPUs, python {platform.python_version()}; trend strategy (4h), paper exchange over loopback"]
+            paper.stop()
+    lines = [f"machine: {machine()}; trend strategy (4h), paper exchange over loopback"]
     for n, figures in runs.items():
         for label, (total, fetch, signals) in figures.items():
             lines.append(
@@ -143,12 +86,7 @@ def main():
         f"learned model training (3 markets, {artifact.metrics['examples']} examples): {total:.3f} s, "
         f"candle fetch {fetch:.3f} s = {fetch / total:.1%}, fit {fit:.3f} s = {fit / total:.1%}, artifact {artifact.size} bytes"
     )
-    text = "\n".join(lines)
-    print(text)
-    results = ROOT / "bench" / "RESULTS.md"
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    with results.open("a") as handle:
-        handle.write(f"\n## strategy_run, {stamp}\n\n```\n{text}\n```\n")
+    record("strategy_run", "\n".join(lines))
 
 
 if __name__ == "__main__":
