@@ -1,8 +1,8 @@
 from django.contrib import admin
 from django_otp.plugins.otp_static.models import StaticDevice
-from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice as PlainTOTPDevice
 
-from oneclick.models import LoginEvent
+from oneclick.models import LoginEvent, TOTPDevice
 
 
 @admin.register(LoginEvent)
@@ -19,7 +19,7 @@ class LoginEventAdmin(admin.ModelAdmin):
 
 # Second-factor devices: staff see that a device exists and can remove it
 # (a user who lost their phone), never its seed or its backup codes.
-for model in (TOTPDevice, StaticDevice):
+for model in (PlainTOTPDevice, StaticDevice):
     if admin.site.is_registered(model):
         admin.site.unregister(model)
 

@@ -13,9 +13,8 @@ from allauth.core import ratelimit
 from django.conf import settings
 from django.db import transaction
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from oneclick.models import LoginEvent
+from oneclick.models import LoginEvent, TOTPDevice
 
 BACKUP_CODE_COUNT = 10
 TOTP_DEVICE_NAME = "Authenticator app"

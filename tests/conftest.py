@@ -7,8 +7,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.oath import TOTP
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from oneclick.models import TOTPDevice
 from oneclick.services import backup_codes_regenerate
 
 pytest_plugins = ["tests.plugins.paper", "tests.plugins.telegram"]

@@ -46,8 +46,8 @@ def test_admin_never_shows_a_totp_seed_or_backup_code(client, staff):
     victim = make_user("victim@example.com")
     victim_device, victim_codes = enable_two_factor(victim)
     pages = [
-        "/admin/otp_totp/totpdevice/",
-        f"/admin/otp_totp/totpdevice/{victim_device.pk}/change/",
+        "/admin/oneclick/totpdevice/",
+        f"/admin/oneclick/totpdevice/{victim_device.pk}/change/",
         "/admin/otp_static/staticdevice/",
         f"/admin/otp_static/staticdevice/{victim_device.user.staticdevice_set.get().pk}/change/",
     ]

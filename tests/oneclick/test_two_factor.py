@@ -5,8 +5,8 @@ import pytest
 from django.urls import reverse
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_static.models import StaticToken
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from oneclick.models import TOTPDevice
 from tests.conftest import PASSWORD, login_verified, totp_code
 
 pytestmark = pytest.mark.django_db
