@@ -60,14 +60,27 @@ def _chat_name(chat):
     )
 
 
+def _dict(value):
+    return value if isinstance(value, dict) else {}
+
+
+def _chat_id(value):
+    """A chat id as the Bot API sends it (an integer), else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def update_handle(update):
-    """Handle one update (a dict as the Bot API sends it). Returns a short label of what was done."""
+    """Handle one update (a dict as the Bot API sends it). Returns a short label of what was done.
+
+    Anything not shaped like an update (a field of the wrong type) is ignored, never an error.
+    """
     if "callback_query" in update:
-        return _callback(update["callback_query"])
-    message = update.get("message") or {}
-    chat = message.get("chat") or {}
-    chat_id = chat.get("id")
-    text = (message.get("text") or "").strip()
+        return _callback(_dict(update["callback_query"]))
+    message = _dict(update.get("message"))
+    chat = _dict(message.get("chat"))
+    chat_id = _chat_id(chat.get("id"))
+    text = message.get("text")
+    text = text.strip() if isinstance(text, str) else ""
     if chat_id is None:
         return "ignored"
     command, _, argument = text.partition(" ")
@@ -128,7 +141,7 @@ def _bots(link, argument, state):
     bots = Bot.objects.filter(owner=link.user, state=state).select_related("key")
     if argument:
         query = Q(name__iexact=argument)
-        if argument.isdigit():
+        if argument.isdecimal():  # not isdigit(): "²" is a digit that int() refuses
             query |= Q(pk=int(argument))
         bots = bots.filter(query)
     return list(bots.order_by("name"))
@@ -202,8 +215,8 @@ def _callback(query):
     from portfolios.services import BotError, bot_resume, kill_switch
 
     callback_id = query.get("id")
-    chat_id = ((query.get("message") or {}).get("chat") or {}).get("id")
-    data = query.get("data") or ""
+    chat_id = _chat_id(_dict(_dict(query.get("message")).get("chat")).get("id"))
+    data = query.get("data") if isinstance(query.get("data"), str) else ""
     link = TelegramLink.objects.filter(chat_id=chat_id).select_related("user").first() if chat_id else None
     if link is None:
         _answer(callback_id, "Not linked")
