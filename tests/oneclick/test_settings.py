@@ -67,3 +67,43 @@ def test_dot_env_file_is_honoured(tmp_path):
     base.update(ONECLICK_ENV_FILE=str(env_file), DJANGO_SETTINGS_MODULE="oneclick.settings")
     result = subprocess.run([sys.executable, "-c", script], cwd=PROJECT, env=base, capture_output=True, text=True)
     assert result.stdout.strip() == "from-the-file-0123456789", result.stderr
+
+
+def test_production_responses_carry_secure_cookies_and_redirect_to_https(tmp_path):
+    """Not only the settings: the cookies a browser receives are Secure, HttpOnly and SameSite."""
+    env = {**PRODUCTION, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "ALLOWED_HOSTS": "testserver",
+           "DJANGO_SETTINGS_MODULE": "oneclick.settings"}
+    assert _manage("migrate", "--noinput", **env).returncode == 0
+    script = """
+import django; django.setup()
+from allauth.account.models import EmailAddress
+from django.contrib.auth import get_user_model
+from django.test import Client
+user = get_user_model().objects.create_user(username="p", email="p@example.com", password="correct-horse-battery-9")
+EmailAddress.objects.create(user=user, email="p@example.com", verified=True, primary=True)
+client = Client(enforce_csrf_checks=True)
+plain = client.get("/accounts/login/")
+print("http", plain.status_code, plain.get("Location"))
+page = client.get("/accounts/login/", secure=True)
+token = page.cookies["csrftoken"].value
+done = client.post("/accounts/login/", {"login": "p@example.com", "password": "correct-horse-battery-9",
+                                        "csrfmiddlewaretoken": token}, secure=True,
+                   HTTP_REFERER="https://testserver/accounts/login/")
+print("login", done.status_code)
+for name in ("csrftoken", "sessionid"):
+    morsel = (done.cookies.get(name) or page.cookies.get(name))
+    print(name, bool(morsel["secure"]), bool(morsel["httponly"]), morsel["samesite"])
+print("hsts", page.get("Strict-Transport-Security"))
+"""
+    base = {k: v for k, v in os.environ.items() if k not in PRODUCTION and k != "SECURE_HTTPS"}
+    base.update(env, ONECLICK_ENV_FILE=os.devnull)
+    result = subprocess.run([sys.executable, "-c", script], cwd=PROJECT, env=base, capture_output=True, text=True,
+                            timeout=120)
+    lines = result.stdout.splitlines()
+    assert lines[:5] == [
+        "http 301 https://testserver/accounts/login/",
+        "login 302",
+        "csrftoken True True Lax",
+        "sessionid True True Lax",
+        "hsts max-age=31536000; includeSubDomains; preload",
+    ], result.stdout + result.stderr
