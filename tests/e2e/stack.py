@@ -99,6 +99,8 @@ class Stack:
             "LOG_LEVEL": "DEBUG",
             "LOG_FORMAT": "text",
             "PYTHONUNBUFFERED": "1",
+            # collectstatic, as `make run` does, into this stack's own directory (never a stale var/static).
+            "STATIC_ROOT": str(self.dir / "static"),
         }
         self.paper = PaperExchange(self.paper_data, token=PAPER_TOKEN)
         self.paper.port, self.paper.url = self.paper_port, self.paper_url
@@ -150,6 +152,7 @@ class Stack:
         self.mailbox.start()
         self.manage("migrate", "--noinput")
         self.manage("createcachetable")
+        self.manage("collectstatic", "--noinput", "--verbosity", "0")
         self._log = open(self.log_path, "ab")
         # honcho as `make run` starts it; an empty env file, since the environment above is complete.
         self.proc = subprocess.Popen(
