@@ -43,7 +43,10 @@
       { scale: "eq", label: data.quote },
       { scale: "dd", side: 1, label: "Drawdown %", grid: { show: false } }
     ],
-    scales: { x: { time: true }, dd: { range: function (u, min) { return [Math.min(min * 3, -1), 0]; } } },
+    scales: {
+      // One point (a bot's first snapshot) would stretch the axis over years: show a day around it.
+      x: { time: true, range: function (u, min, max) { return min === max ? [min - 43200, max + 43200] : [min, max]; } },
+      dd: { range: function (u, min) { return [Math.min(min * 3, -1), 0]; } } },
     hooks: { drawClear: [shadeDrawdowns] }
   };
   var plot = new uPlot(options, [times, equity, drawdown], holder);
