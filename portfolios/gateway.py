@@ -74,6 +74,10 @@ class Transient(ExchangeError):
     retryable = True
 
 
+class ClockSkew(Transient):
+    """The exchange refused the request's timestamp (Binance -1021) before doing anything with it."""
+
+
 _CODE_MESSAGE = re.compile(r'"code"\s*:\s*(-?\d+)\s*,\s*"msg"\s*:\s*"([^"]*)"')
 
 
@@ -119,7 +123,7 @@ def translate(error, exchange=None):
     if isinstance(error, ccxt.AuthenticationError):
         return AuthFailed(f"The exchange refused the key: {words}")
     if isinstance(error, ccxt.InvalidNonce):
-        return Transient(f"Clock out of step with the exchange: {words}")
+        return ClockSkew(f"Clock out of step with the exchange: {words}")
     if isinstance(error, (ccxt.NetworkError, ccxt.BadResponse)):
         return Transient(f"The exchange did not answer properly: {words}")
     if isinstance(error, ccxt.ExchangeError):
@@ -223,6 +227,8 @@ def clients_forget():
 
 _markets_cache = {}
 _limits_cache = {}
+# ccxt's timeDifference (ms our clock is ahead of the exchange's) per exchange endpoint, once measured.
+_clock_offsets = {}
 _markets_lock = threading.Lock()
 
 
@@ -267,6 +273,9 @@ class Exchange:
     def client(self):
         if self._client is None:
             self._client = _client_for(self)
+            offset = _clock_offsets.get(self.cache_key())
+            if offset is not None:
+                self._client.options["timeDifference"] = offset
         return self._client
 
     def cache_key(self):
@@ -291,7 +300,27 @@ class Exchange:
 
         ``bookkeeping`` reads (reconciliation) leave a reserve of the budget
         to order placement.
+
+        A request refused for its timestamp (our clock out of step with the
+        exchange's beyond its recvWindow) resynchronises this process's clock
+        offset and is made once more; an order is not, its sender looks it up
+        by client order id first.
         """
+        try:
+            return self._call(method, args, kwargs, bookkeeping)
+        except ClockSkew:
+            self.clock_resync()
+            if method == "create_order":
+                raise
+            return self._call(method, args, kwargs, bookkeeping)
+
+    def clock_resync(self):
+        """Measure the exchange's clock against ours; every client of this process signs with it from now on."""
+        self._call("load_time_difference", (), {}, False)
+        _clock_offsets[self.cache_key()] = self.client.options["timeDifference"]
+        log.warning("%s: clock resynchronised, ours is %s ms ahead", self.label, self.client.options["timeDifference"])
+
+    def _call(self, method, args, kwargs, bookkeeping):
         budget = self.budget()
         try:
             budget.acquire(self.weight_of(method, args, kwargs), order=method == "create_order",

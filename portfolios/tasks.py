@@ -6,6 +6,7 @@ it yields at most one order per (bot, signal) however often it is delivered.
 
 from datetime import timedelta
 
+from django.db import IntegrityError
 from django.dispatch import receiver
 from django.utils import timezone
 from django_q.models import Schedule
@@ -30,11 +31,14 @@ def bot_signal_execute(bot_id, signal_id, attempt=0):
         if not error.retryable or attempt >= len(RETRY_DELAYS_SECONDS):
             raise
         delay = max(RETRY_DELAYS_SECONDS[attempt], getattr(error, "retry_after", 0) or 0)
-        schedule(
-            "portfolios.tasks.bot_signal_execute", bot_id, signal_id, attempt + 1,
-            name=f"retry bot {bot_id} signal {signal_id} #{attempt + 1}",
-            schedule_type=Schedule.ONCE, next_run=timezone.now() + timedelta(seconds=delay),
-        )
+        try:
+            schedule(
+                "portfolios.tasks.bot_signal_execute", bot_id, signal_id, attempt + 1,
+                name=f"retry bot {bot_id} signal {signal_id} #{attempt + 1}",
+                schedule_type=Schedule.ONCE, next_run=timezone.now() + timedelta(seconds=delay),
+            )
+        except IntegrityError:
+            pass  # a second delivery of this task failed alike: the same retry is planned already
         return None
     if order is not None and getattr(order, "key_id", None):
         # The answer's fills are stored already: show the position at once,
