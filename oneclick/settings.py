@@ -165,12 +165,17 @@ Q_CLUSTER = {
     "catch_up": False,
     "label": "Tasks",
     "sync": env.bool("Q_SYNC", default=False),
+    # Successful Task rows kept, the oldest pruned first (0 keeps all): a fan-out writes one per bot.
+    "save_limit": env.int("Q_SAVE_LIMIT", default=250),
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
     Q_CLUSTER["cache"] = "tasks"
+# Every qcluster of a deployment shares one queue, named by Q_CLUSTER_NAME (django-q2 records that name
+# on its Task rows). A label per cluster (e.g. the host) records which one ran each task: "<name>/<label>".
+Q_CLUSTER_LABEL = env.str("Q_CLUSTER_LABEL", default="")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
