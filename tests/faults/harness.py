@@ -342,7 +342,7 @@ def assert_converged(world, signal_ids, *, expect_orders):
     """The end state every fault test checks (after :func:`wait_settled` and :func:`reconcile_and_wait`)."""
     from alerts.models import Alert, Kind
     from keys.models import KeyEvent
-    from portfolios.models import BotStateChange, Fill, Order, SignalDecision
+    from portfolios.models import BotStateChange, Fill, Order, Position, SignalDecision
 
     orders = list(Order.objects.filter(bot__in=world.bots))
     ordered = SignalDecision.objects.filter(bot__in=world.bots, signal_id__in=signal_ids,
@@ -371,9 +371,19 @@ def assert_converged(world, signal_ids, *, expect_orders):
     assert {cid: n for cid, n in accepted.items() if n != 1} == {}
 
     # Every trade of these orders recorded once; none taken for a foreign trade.
-    trades = sum(len(world.paper.account(a.id)["trades"]) for a in world.accounts)
-    assert Fill.objects.filter(key__in=[a.key for a in world.accounts]).count() == trades
+    trades = [t for a in world.accounts for t in world.paper.account(a.id)["trades"]]
+    assert Fill.objects.filter(key__in=[a.key for a in world.accounts]).count() == len(trades)
     assert not Fill.objects.filter(foreign=True).exists()
+    # Each bot's position is what the exchange's trades of its order gave it (one buy per market here).
+    received = {}
+    for trade in trades:
+        base = next(o.market for o in orders if o.exchange_order_id == str(trade["orderId"])).split("/")[0]
+        fee = Decimal(trade["commission"]) if trade["commissionAsset"] == base else Decimal(0)
+        received[str(trade["orderId"])] = received.get(str(trade["orderId"]), Decimal(0)) + Decimal(trade["qty"]) - fee
+    positions = {(p.bot_id, p.market): p.quantity for p in Position.objects.filter(bot__in=world.bots)}
+    wrong = [(o.bot_id, o.market, positions.get((o.bot_id, o.market)), received.get(o.exchange_order_id))
+             for o in orders if positions.get((o.bot_id, o.market)) != received.get(o.exchange_order_id)]
+    assert wrong == []
 
     # Expected alerts raised once: one "order filled" per order; nothing paused, failed or refused.
     alerts = Alert.objects.exclude(pk__in=world.alerts_before)
