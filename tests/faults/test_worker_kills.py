@@ -30,6 +30,9 @@ def test_workers_killed_at_random_points_leave_one_order_per_bot(clusters, paper
                 clusters.restart(cluster)
                 clusters.wait_ready()
 
+    # Converges through the recovery pass: orders left pending or sent are resolved once older than
+    # RECOVERY_AGE (45 s, so a live worker's rows are never taken from it), and bot tasks a dead cluster
+    # had taken from the queue are queued again.
     fan_out_and_check(world, clusters, issue_signal(world.strategy, "BTC/USDT", "buy", "0.3"), during=chaos)
 
     assert [kind for kind, pid in kills if pid] == ["worker", "cluster", "worker", "cluster"]
