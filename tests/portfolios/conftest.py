@@ -3,13 +3,14 @@ from decimal import Decimal
 from itertools import count
 
 import pytest
+from django.db.models import Max
 from django.utils import timezone
 
 from keys.services import key_link
 from portfolios import gateway
 from portfolios.gateway import Credentials
 from portfolios.models import Bot
-from strategies.models import StrategyRun
+from strategies.models import Signal, StrategyRun
 from strategies.services import MarketDecision, RunOutcome, _signals_write, strategy_create
 
 _closes = count(1)
@@ -31,6 +32,11 @@ def issue_signal(strategy, market, action, fraction, *, price="100", expired=Fal
     """A signed signal as a strategy run writes it; each one for a later candle close."""
     now = timezone.now()
     base = now - (timedelta(hours=6) if expired else timedelta(hours=1))
+    if not expired:
+        # Newer than any signal a real strategy run wrote for this market, or it would be superseded.
+        latest = Signal.objects.filter(strategy=strategy, market=market).aggregate(Max("candle_close"))
+        if latest["candle_close__max"] is not None:
+            base = max(base, latest["candle_close__max"])
     close = (base + timedelta(seconds=next(_closes))).replace(microsecond=0)
     run = StrategyRun.objects.create(strategy=strategy, candle_close=close, started=now, status="succeeded")
     outcome = RunOutcome(strategy=strategy, candle_close=close, model_version="test-model")
