@@ -237,24 +237,35 @@ def key_reprobe(*, key, by=None, ip=None):
     except ExchangeError as error:
         event_record(kind=KeyEvent.Kind.PROBE_FAILED, owner=key.owner, key=key, actor=by, ip=ip, detail=error.reason)
         return key
-    permissions = probe.permissions.as_dict()
+    return key_permissions_apply(key=key, permissions=probe.permissions, by=by, ip=ip)
+
+
+def key_permissions_apply(*, key, permissions, by=None, ip=None, record_probe=True):
+    """Store what the exchange says the key may do; disable it if it can withdraw or no longer trade.
+
+    Called after a full probe, and by every reconciliation with the
+    permissions it reads (a cheap request), so a key that gains withdrawal
+    rights is caught within minutes, not at the next daily probe.
+    """
+    stored = permissions.as_dict()
+    changed = stored != key.permissions
     with transaction.atomic():
         ExchangeKey.objects.filter(pk=key.pk).update(
-            permissions=permissions,
-            permissions_verified=probe.permissions.verified,
-            ip_restricted=probe.permissions.ip_restricted,
+            permissions=stored,
+            permissions_verified=permissions.verified,
+            ip_restricted=permissions.ip_restricted,
             probed_at=timezone.now(),
-            last_used_at=timezone.now(),
             auth_failures=0,
         )
-        event_record(kind=KeyEvent.Kind.PROBED, owner=key.owner, key=key, actor=by, ip=ip,
-                     detail=_permission_summary(permissions))
+        if record_probe or changed:
+            event_record(kind=KeyEvent.Kind.PROBED, owner=key.owner, key=key, actor=by, ip=ip,
+                         detail=_permission_summary(stored))
     key.refresh_from_db()
-    if probe.permissions.can_withdraw:
+    if permissions.can_withdraw:
         event_record(kind=KeyEvent.Kind.WITHDRAW_DETECTED, owner=key.owner, key=key,
                      detail="The exchange reports that this key can now withdraw funds.")
         key_disable(key=key, reason="The key can now withdraw funds")
-    elif probe.permissions.verified and not probe.permissions.can_trade:
+    elif permissions.verified and not permissions.can_trade:
         key_disable(key=key, reason="The key can no longer trade")
     return key
 

@@ -23,7 +23,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from keys.models import ExchangeKey
-from keys.services import KeyNotActive, key_exchange
+from keys.services import KeyNotActive, key_exchange, key_permissions_apply
 from portfolios.gateway import ExchangeError
 from portfolios.models import Balance, Bot, EquitySnapshot, Fill, Order, Position, TradeCursor
 from portfolios.sizing import to_decimal
@@ -261,6 +261,10 @@ def key_reconcile(*, key_id):
         return {"skipped": "no such key"}
     bots = list(Bot.objects.filter(key=key).exclude(state=Bot.State.STOPPED))
     balances_store(key=key, balances=exchange.balances())
+    if exchange.reports_permissions:
+        key = key_permissions_apply(key=key, permissions=exchange.permissions(), record_probe=False)
+        if not key.is_active:
+            return {"skipped": f"key disabled: {key.status_reason}"}
     blocked = _resolve_open_orders(key, exchange)
     new_fills = []
     markets = _candidate_markets(key, exchange, bots)
