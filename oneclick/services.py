@@ -12,6 +12,7 @@ import django_otp
 from allauth.core import ratelimit
 from django.conf import settings
 from django.db import transaction
+from django.utils.crypto import salted_hmac
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 
 from oneclick.models import LoginEvent, TOTPDevice
@@ -19,6 +20,7 @@ from oneclick.models import LoginEvent, TOTPDevice
 BACKUP_CODE_COUNT = 10
 TOTP_DEVICE_NAME = "Authenticator app"
 BACKUP_DEVICE_NAME = "Backup codes"
+BACKUP_CODE_SALT = "oneclick.backup-code"
 
 
 class SecondFactorError(Exception):
@@ -72,6 +74,21 @@ def _refuse(request, user):
     raise SecondFactorError("That code is not valid. Check your authenticator app and try again.")
 
 
+def backup_code_digest(code, secret=None):
+    """What is stored of a backup code: a keyed hash (SECRET_KEY), never the code itself.
+
+    django-otp's static tokens hold at most 16 characters: the first 16 hex
+    digits (64 bits) of an HMAC-SHA256, which cannot be turned back into the
+    code without the key.
+    """
+    return salted_hmac(BACKUP_CODE_SALT, _normalise(code), secret=secret, algorithm="sha256").hexdigest()[:16]
+
+
+def _backup_code_digests(code):
+    """The digests under the current key and every fallback key (a key being rotated)."""
+    return [backup_code_digest(code, secret) for secret in (settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS)]
+
+
 def _match(user, code):
     """The confirmed device (authenticator or backup codes) accepting ``code``."""
     code = _normalise(code)
@@ -81,7 +98,10 @@ def _match(user, code):
     # even when two requests race.
     with transaction.atomic():
         for device in django_otp.devices_for_user(user, confirmed=True, for_verify=True):
-            if device.verify_token(code):
+            if isinstance(device, StaticDevice):
+                if any(device.verify_token(digest) for digest in _backup_code_digests(code)):
+                    return device
+            elif device.verify_token(code):
                 return device
     return None
 
@@ -110,7 +130,7 @@ def backup_codes_regenerate(*, user):
     device, _ = StaticDevice.objects.get_or_create(user=user, defaults={"name": BACKUP_DEVICE_NAME})
     device.token_set.all().delete()
     codes = [StaticToken.random_token() for _ in range(BACKUP_CODE_COUNT)]
-    StaticToken.objects.bulk_create(StaticToken(device=device, token=code) for code in codes)
+    StaticToken.objects.bulk_create(StaticToken(device=device, token=backup_code_digest(code)) for code in codes)
     return codes
 
 

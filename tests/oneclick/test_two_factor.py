@@ -7,6 +7,7 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_static.models import StaticToken
 
 from oneclick.models import TOTPDevice
+from oneclick.services import backup_code_digest
 from tests.conftest import PASSWORD, login_verified, totp_code
 
 pytestmark = pytest.mark.django_db
@@ -120,7 +121,9 @@ def test_regenerating_backup_codes_kills_the_old_ones(client, alice_2fa):
     assert len(new) == 10
     assert not (old & new)
     stored = set(StaticToken.objects.filter(device__user=alice_2fa).values_list("token", flat=True))
-    assert stored == new
+    # Only keyed hashes are stored, never the codes themselves.
+    assert stored == {backup_code_digest(code) for code in new}
+    assert not (stored & new)
     # The security page shows how many are left, never the codes.
     page = client.get(reverse("security")).content.decode()
     assert "<strong>10</strong> of 10" in page

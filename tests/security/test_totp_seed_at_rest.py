@@ -49,3 +49,38 @@ def test_migration_moves_existing_authenticators_out_of_the_plain_table(alice):
     with connection.cursor() as cursor:
         cursor.execute("SELECT * FROM oneclick_totpdevice")
         assert plain.key not in repr(cursor.fetchall())
+
+
+def test_backup_codes_are_stored_as_keyed_hashes_only(alice):
+    from django_otp.plugins.otp_static.models import StaticToken
+
+    _device, codes = enable_two_factor(alice)
+    dump = io.StringIO()
+    call_command("dumpdata", stdout=dump)
+    stored = set(StaticToken.objects.values_list("token", flat=True))
+    assert len(stored) == 10
+    for code in codes:
+        assert code not in dump.getvalue() and code not in stored
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migration_hashes_backup_codes_issued_before_and_they_still_work(alice, rf):
+    from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+
+    from oneclick.services import second_factor_verify
+
+    executor = MigrationExecutor(connection)
+    executor.migrate([("oneclick", "0002_totp_device_seed_encrypted")])
+    device = StaticDevice.objects.create(user=alice, name="Backup codes")
+    StaticToken.objects.create(device=device, token="abcd2345efgh")  # as issued before: the code itself
+
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+    assert StaticToken.objects.get(device=device).token != "abcd2345efgh"
+    request = rf.post("/", REMOTE_ADDR="127.0.0.1")
+    request.user = alice
+    request.session = {}
+    assert second_factor_verify(request=request, code="abcd 2345 efgh") == device
+    assert not StaticToken.objects.filter(device=device).exists()  # used once
