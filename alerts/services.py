@@ -81,7 +81,10 @@ def alert_raise(*, user, kind, severity, title, text="", dedupe_key="", bot=None
         else:
             names = [name for name in channels if name in CHANNELS and CHANNELS[name].linked(user)]
         Delivery.objects.bulk_create([Delivery(alert=alert, channel=name, next_attempt_at=now) for name in names])
-        if names:
+        if names and severity != Severity.INFO:
+            # Warnings and criticals go out at once; info alerts (an order filled, a key
+            # linked) wait for the delivery pass that runs every minute, which keeps
+            # the order path free of a queue write per order.
             transaction.on_commit(lambda: _enqueue_delivery(alert.pk))
     alert.merged = False
     return alert
