@@ -7,7 +7,6 @@ in one run and appends its figures to bench/RESULTS.md.
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import time
@@ -18,14 +17,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+from tests.plugins import free_port  # noqa: E402
+
 TOKEN = "bench-token"
 PG_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Paper:
@@ -39,13 +35,13 @@ class Paper:
                                             "orders_per_day": 10_000_000}}
         if symbols:
             config["symbols"] = symbols
-        (Path(tmp) / "paper.json").write_text(json.dumps(config))
-        config = Path(tmp) / "paper.json"
+        config_path = Path(tmp) / "paper.json"
+        config_path.write_text(json.dumps(config))
         env = {**os.environ, "PAPEREXCHANGE_CONTROL_TOKEN": TOKEN, "PYTHONPATH": str(ROOT)}
         env.pop("PAPEREXCHANGE_DATA", None)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "paperexchange", "serve", "--port", str(self.port), "--data", str(self.data),
-             "--config", str(config)],
+             "--config", str(config_path)],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 30

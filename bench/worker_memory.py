@@ -11,7 +11,6 @@ Printed: the RSS of each and the ratio worker / bare Django.
     .venv/bin/python bench/worker_memory.py
 """
 
-import os
 import subprocess
 import sys
 import tempfile

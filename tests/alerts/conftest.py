@@ -1,15 +1,11 @@
-import socket
 import threading
 from email import message_from_bytes, policy
 
 import pytest
 from aiosmtpd.controller import Controller
 
+from tests.plugins import free_port
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class _Handler:
@@ -32,7 +28,7 @@ class SmtpServer:
     """A real SMTP server (aiosmtpd) on a fixed local port, which can be down or up."""
 
     def __init__(self):
-        self.port = _free_port()
+        self.port = free_port()
         self.messages = []
         self.refused = set()
         self.lock = threading.Lock()

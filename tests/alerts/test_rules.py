@@ -10,9 +10,14 @@ from alerts.rules import daily_summaries, signals_ignored_digest
 from alerts.services import preference_for
 from keys.services import key_reprobe
 from portfolios.execution import signal_execute
-from portfolios.models import Bot
 from portfolios.reconcile import key_reconcile
-from tests.portfolios.conftest import alice_bot, alice_paper_key, issue_signal, make_bot, strategy  # noqa: F401
+from tests.portfolios.conftest import (  # noqa: F401
+    alice_bot,
+    alice_paper_key,
+    issue_signal,
+    make_bot,
+    strategy,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -193,10 +198,9 @@ def test_drawdown_beyond_the_users_threshold_alerts_once(alice, alice_bot, strat
 
 def test_a_failed_strategy_run_alerts_staff_only(alice, staff, strategy, settings):
     from strategies.services import strategy_run
+    from tests.plugins import free_port
 
-    from tests.alerts.conftest import _free_port
-
-    settings.PAPEREXCHANGE_URL = f"http://127.0.0.1:{_free_port()}"  # the exchange is unreachable
+    settings.PAPEREXCHANGE_URL = f"http://127.0.0.1:{free_port()}"  # the exchange is unreachable
     outcome = strategy_run(strategy=strategy)
     assert outcome.status == "failed"
     [alert] = _alerts(staff, "strategy_run_failed")

@@ -23,7 +23,8 @@ import logging
 
 from aiosmtpd.controller import Controller
 
-from tests.plugins.paper import PaperExchange, _free_port
+from tests.plugins import free_port
+from tests.plugins.paper import PaperExchange
 
 ROOT = Path(__file__).resolve().parents[2]
 PAPER_TOKEN = "e2e-paper-token"
@@ -34,7 +35,7 @@ class Mailbox:
     """A real SMTP server keeping every message it receives."""
 
     def __init__(self):
-        self.port = _free_port()
+        self.port = free_port()
         self.messages = []
         self._lock = threading.Lock()
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
@@ -69,8 +70,8 @@ class StackError(RuntimeError):
 class Stack:
     def __init__(self, base_dir):
         self.dir = Path(base_dir)
-        self.web_port = _free_port()
-        self.paper_port = _free_port()
+        self.web_port = free_port()
+        self.paper_port = free_port()
         self.url = f"http://127.0.0.1:{self.web_port}"
         self.paper_url = f"http://127.0.0.1:{self.paper_port}"
         self.paper_data = self.dir / "paperexchange"

@@ -16,7 +16,6 @@ Load it from the root conftest with ``pytest_plugins = ["tests.plugins.paper"]``
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.plugins import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "paper-test-token"
 
@@ -34,11 +35,6 @@ TOKEN = "paper-test-token"
 class PaperExchangeError(RuntimeError):
     pass
 
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class PaperExchange:
@@ -56,7 +52,7 @@ class PaperExchange:
     # process ----------------------------------------------------------------
     def start(self, port=None, timeout=30.0):
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "PAPEREXCHANGE_CONTROL_TOKEN": self.token, "PAPEREXCHANGE_BAN_SECONDS": "1",
                "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),

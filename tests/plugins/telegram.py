@@ -22,22 +22,18 @@ Load it from the root conftest: ``pytest_plugins = [..., "tests.plugins.telegram
 import asyncio
 import itertools
 import json
-import socket
 import threading
 import time
 
 import pytest
 from aiohttp import web
 
+from tests.plugins import free_port
+
 TOKEN = "123456:TEST-token-for-the-local-bot-api"
 BOT_USERNAME = "oneclick_test_bot"
 WEBHOOK_SECRET = "webhook-secret-for-tests"
 
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class FakeBotApi:
@@ -177,7 +173,7 @@ class FakeBotApi:
 
     # process ---------------------------------------------------------------------
     def start(self):
-        self.port = _free_port()
+        self.port = free_port()
         ready = threading.Event()
 
         async def serve():
