@@ -237,6 +237,7 @@ def key_reprobe(*, key, by=None, ip=None):
     except ExchangeError as error:
         event_record(kind=KeyEvent.Kind.PROBE_FAILED, owner=key.owner, key=key, actor=by, ip=ip, detail=error.reason)
         return key
+    ExchangeKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now())
     return key_permissions_apply(key=key, permissions=probe.permissions, by=by, ip=ip)
 
 
