@@ -219,9 +219,20 @@ def _read_trades(key, exchange, market):
         if not page:
             cursor.save(update_fields=["updated"])
             break
+        # Every order is written before it is sent, so an order whose trade is in
+        # this page is either known by its exchange id below or still in flight
+        # now (its answer not recorded yet). Asked in this order, nothing slips
+        # between the two questions.
+        in_flight = Order.objects.filter(key=key, market=market, exchange_order_id="").exclude(
+            state__in=Order.TERMINAL).exists()
         order_ids = {str(t.get("order")) for t in page if t.get("order")}
         orders = {o.exchange_order_id: o for o in Order.objects.filter(key=key, market=market,
                                                                          exchange_order_id__in=order_ids)}
+        if in_flight and order_ids - set(orders):
+            # A trade of an order being placed right now would look foreign:
+            # leave the page for the pass that follows the order.
+            log.info("key %s %s: trades wait for an order in flight", key.pk, market)
+            break
         with transaction.atomic():  # a page and the cursor move together
             new += fills_store(key=key, market=market, trades=page, orders=orders)
             cursor.last_trade_id = max(int(t["id"]) for t in page)

@@ -56,8 +56,12 @@ RECONCILE_DELAY = timedelta(seconds=10)
 def reconcile_soon(key_id):
     """Plan one reconciliation of the key shortly, unless one is already planned."""
     if shared_cache().add(f"portfolios:reconcile-queued:{key_id}", 1, timeout=300):
-        schedule("portfolios.tasks.key_reconcile_task", key_id, name=f"reconcile key {key_id} after orders",
-                 schedule_type=Schedule.ONCE, next_run=timezone.now() + RECONCILE_DELAY)
+        next_run = timezone.now() + RECONCILE_DELAY
+        # The name carries the time: the schedule that just fired may not be
+        # deleted yet when its task already runs and lets the next one be planned.
+        schedule("portfolios.tasks.key_reconcile_task", key_id,
+                 name=f"reconcile key {key_id} after orders, {next_run:%Y-%m-%d %H:%M:%S.%f}",
+                 schedule_type=Schedule.ONCE, next_run=next_run)
 
 
 def key_reconcile_task(key_id):

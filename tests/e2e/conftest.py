@@ -40,8 +40,9 @@ def stack(tmp_path_factory):
         stack.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser():
+    """Playwright's sync API keeps an event loop running in this thread: it ends with the e2e tests."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

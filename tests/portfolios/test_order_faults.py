@@ -5,6 +5,7 @@ import subprocess
 import sys
 import textwrap
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -114,3 +115,36 @@ def test_worker_killed_mid_order_leaves_exactly_one_order_after_recovery(point, 
     assert order.state == "filled"
     orders = _exchange_orders(paper, paper_account)
     assert len(orders) == 1 and orders[0]["clientOrderId"] == order.client_order_id
+
+
+@pytest.mark.django_db
+def test_a_reconciliation_while_an_order_is_in_flight_does_not_call_its_trade_foreign(
+        alice_bot, strategy, paper, paper_account, monkeypatch):
+    from alerts.models import Alert
+    from portfolios import execution, reconcile
+    from portfolios.models import Fill, Position
+
+    # A reconciliation of the account has looked up the orders it knew; then a bot's order
+    # executes at the exchange, and the pass reads the trades before that order's answer is recorded.
+    record, resolve = execution.order_record, reconcile._resolve_open_orders
+    answers = []
+    signal = issue_signal(strategy, "BTC/USDT", "buy", "0.3")
+
+    def resolve_then_an_order_executes(key, exchange):
+        blocked = resolve(key, exchange)
+        monkeypatch.setattr(execution, "order_record", lambda **kwargs: answers.append(kwargs) or kwargs["order"])
+        signal_execute(bot_id=alice_bot.pk, signal_id=signal.pk)
+        return blocked
+
+    monkeypatch.setattr(reconcile, "_resolve_open_orders", resolve_then_an_order_executes)
+    report = reconcile.key_reconcile(key_id=alice_bot.key_id)
+    assert len(answers) == 1 and report["new_fills"] == 0  # the trade waits for the order's answer
+    monkeypatch.undo()
+
+    order = record(**answers[0])
+    reconcile.key_reconcile(key_id=alice_bot.key_id)
+    fills = Fill.objects.filter(key=alice_bot.key)
+    assert fills.exists() and not fills.filter(foreign=True).exists()
+    assert {fill.order_id for fill in fills} == {order.pk}
+    assert Position.objects.get(bot=alice_bot, market="BTC/USDT").quantity == order.quantity * Decimal("0.999")
+    assert not Alert.objects.filter(kind__startswith="foreign").exists()
