@@ -17,6 +17,7 @@ from decimal import Decimal
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -746,10 +747,19 @@ def _backtest_enqueue(pk):
     async_task(BACKTEST_TASK, pk, task_name=f"backtest-{pk}", group="backtests")
 
 
-def backtest_execute(*, backtest, progress=None, now=None, gateway=None):
-    """Fetch the candles, simulate, store metrics, equity curve and trades. Failures are stored, not raised."""
+def backtest_time_limit():
+    """Seconds a backtest may take in the worker: it stops itself before the task timeout ends it unseen."""
+    return max(settings.Q_CLUSTER["timeout"] - 15, 1)
+
+
+def backtest_execute(*, backtest, progress=None, now=None, gateway=None, time_limit=None):
+    """Fetch the candles, simulate, store metrics, equity curve and trades. Failures are stored, not raised.
+
+    With ``time_limit`` (seconds) a backtest that has not finished by then fails with that reason.
+    """
     from strategies import backtest as engine
 
+    deadline = time.monotonic() + time_limit if time_limit is not None else None
     now = now or timezone.now()
     Backtest.objects.filter(pk=backtest.pk).update(status=Backtest.Status.RUNNING, progress=0, error="")
     strategy = backtest.strategy
@@ -784,6 +794,11 @@ def backtest_execute(*, backtest, progress=None, now=None, gateway=None):
         last_percent = [0]
 
         def on_progress(done, total):
+            if deadline is not None and time.monotonic() > deadline:
+                raise engine.BacktestError(
+                    f"Stopped at {int(done * 100 / total)} % after the {time_limit} s a backtest may take; "
+                    "choose a shorter range or a longer timeframe."
+                )
             percent = int(done * 100 / total)
             if percent >= last_percent[0] + 2 or done == total:
                 last_percent[0] = percent

@@ -41,5 +41,13 @@ def backtest_execute_task(backtest_id):
     backtest = Backtest.objects.select_related("strategy").filter(pk=backtest_id).first()
     if backtest is None or backtest.status not in (Backtest.Status.QUEUED, Backtest.Status.RUNNING):
         return "nothing to do"
-    backtest = services.backtest_execute(backtest=backtest)
+    if backtest.status == Backtest.Status.RUNNING:
+        # Delivered again: the worker that ran it was stopped before it finished (killed by the task
+        # timeout or a restart). Running it again could end the same way, unseen: say so instead.
+        Backtest.objects.filter(pk=backtest.pk, status=Backtest.Status.RUNNING).update(
+            status=Backtest.Status.FAILED, finished=timezone.now(),
+            error="The worker stopped while running this backtest; run it again, or choose a shorter range.",
+        )
+        return "failed"
+    backtest = services.backtest_execute(backtest=backtest, time_limit=services.backtest_time_limit())
     return backtest.status

@@ -109,3 +109,37 @@ def test_an_empty_or_reversed_range_is_one_clear_error(client, alice, trend, sta
     assert response.status_code == 200
     assert "The range is empty or reversed" in response.content.decode()
     assert not Backtest.objects.exists()
+
+
+def _backtest(user, strategy, start="2025-04-01", end="2025-05-01"):
+    from datetime import datetime, timezone
+
+    return Backtest.objects.create(
+        user=user, strategy=strategy, market="BTC/USDT",
+        start=datetime.fromisoformat(start).replace(tzinfo=timezone.utc),
+        end=datetime.fromisoformat(end).replace(tzinfo=timezone.utc),
+    )
+
+
+def test_a_backtest_over_its_time_limit_fails_and_says_why(client, alice, paper, trend, monkeypatch):
+    from strategies import services
+
+    monkeypatch.setattr(services, "backtest_time_limit", lambda: 0)
+    backtest = _backtest(alice, trend)
+    assert backtest_execute_task(backtest.pk) == Backtest.Status.FAILED
+    backtest.refresh_from_db()
+    assert backtest.finished and not backtest.metrics
+    client.force_login(alice)
+    page = client.get(f"/strategies/backtests/{backtest.pk}/").content.decode()
+    assert "The backtest failed: Stopped at 0 % after the 0 s a backtest may take" in page
+    assert 'http-equiv="refresh"' not in page
+
+
+def test_a_backtest_delivered_again_after_its_worker_died_fails_and_says_why(client, alice, trend):
+    backtest = _backtest(alice, trend)
+    Backtest.objects.filter(pk=backtest.pk).update(status=Backtest.Status.RUNNING, progress=40)
+    assert backtest_execute_task(backtest.pk) == "failed"
+    client.force_login(alice)
+    page = client.get(f"/strategies/backtests/{backtest.pk}/").content.decode()
+    assert "The backtest failed: The worker stopped while running this backtest" in page
+    assert 'http-equiv="refresh"' not in page
