@@ -63,11 +63,16 @@ def _ignore(bot, signal, reason):
         return SignalDecision.objects.get(bot=bot, signal=signal)
 
 
-def _bot_free_quote(bot, positions, account_free_quote):
-    """What the bot may still spend: its allocation less what its positions cost, within the account's free cash."""
+def bot_cash_left(bot, positions):
+    """What the bot may still spend of its allocation: less what its positions cost, plus what it realized."""
     invested = sum((p.quantity * p.average_entry for p in positions), Decimal(0))
     realized = sum((p.realized_pnl for p in positions), Decimal(0))
-    return max(Decimal(0), min(account_free_quote, bot.allocation + realized - invested))
+    return max(Decimal(0), bot.allocation + realized - invested)
+
+
+def _bot_free_quote(bot, positions, account_free_quote):
+    """What the bot may still spend, within the account's free cash."""
+    return min(account_free_quote, bot_cash_left(bot, positions))
 
 
 def _free_balances(key, exchange, market):

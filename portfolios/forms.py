@@ -22,7 +22,8 @@ class BotForm(forms.Form):
     markets = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple,
                                         help_text="Some of the strategy's markets, quoted in the chosen asset.")
     allocation = forms.DecimalField(**AMOUNT, help_text="How much of the quote asset the bot may use. "
-                                    "At most the free balance on the exchange now.")
+                                    "At most the free balance on the exchange now, less what your other "
+                                    "bots on the same key may still spend.")
     position_cap = forms.DecimalField(**AMOUNT, label="Position cap per market",
                                       help_text="The most the bot may hold in one market, in the quote asset.")
 

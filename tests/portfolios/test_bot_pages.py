@@ -137,6 +137,27 @@ def test_the_usdc_balance_bounds_a_usdc_bot(client, alice, alice_paper_key, stra
     assert Bot.objects.get().quote_asset == "USDC"
 
 
+def test_what_other_bots_on_the_key_may_still_spend_is_not_free(client, alice, alice_paper_key, strategy, paper,
+                                                               paper_account):
+    from portfolios.models import Position
+
+    # 10,000 USDT free; "Alpha" may still spend 6,000 of its 7,000 (1,000 sit in a position,
+    # already out of the free balance); a stopped bot keeps nothing.
+    alpha = make_bot(alice, alice_paper_key, strategy, allocation="7000", name="Alpha")
+    Position.objects.create(bot=alpha, market="BTC/USDT", quantity=Decimal("0.01"), average_entry=Decimal("100000"),
+                            cost_basis=Decimal("1000"))
+    old = make_bot(alice, alice_paper_key, strategy, allocation="5000", name="Old")
+    Bot.objects.filter(pk=old.pk).update(state="stopped")
+    client.force_login(alice)
+    response = client.post(reverse("portfolios:bot_create"), _form(alice_paper_key, strategy, allocation="4000.01"))
+    assert response.status_code == 200
+    assert ("More than the free USDT balance on Paper exchange: 10,000.00 USDT free now, of which 6,000.00 USDT is "
+            "kept for your other bots on this key (Alpha).") in _page(response)
+    assert not Bot.objects.filter(name="Trend on BTC").exists()
+    response = client.post(reverse("portfolios:bot_create"), _form(alice_paper_key, strategy, allocation="4000"))
+    assert response.status_code == 302 and Bot.objects.get(name="Trend on BTC").allocation == Decimal("4000")
+
+
 def test_the_form_offers_only_the_users_keys(client, alice, bob, alice_paper_key, strategy, paper):
     bob_key = _bob_key(bob, paper)
     client.force_login(alice)
