@@ -181,14 +181,14 @@ def _exchange_rules(*, key, markets, quote_asset, allocation, bot=None):
 
     others = (Bot.objects.filter(key=key, quote_asset=quote_asset).exclude(state=Bot.State.STOPPED)
               .exclude(pk=getattr(bot, "pk", None)).prefetch_related("positions").order_by("name"))
-    kept = {other.name: bot_cash_left(other, other.positions.all()) for other in others}
-    kept = {name: amount for name, amount in kept.items() if amount > 0}
-    reserved = sum(kept.values(), Decimal(0))
+    kept = [(other.name, bot_cash_left(other, other.positions.all())) for other in others]
+    kept = [(name, amount) for name, amount in kept if amount > 0]
+    reserved = sum((amount for _, amount in kept), Decimal(0))
     if allocation > free + invested - reserved:
         message = f"More than the free {quote_asset} balance on {exchange.label}: {_amount(free)} {quote_asset} free now"
         if reserved:
             message += (f", of which {_amount(reserved)} {quote_asset} is kept for your other bots on this key "
-                        f"({', '.join(kept)})")
+                        f"({', '.join(name for name, _ in kept)})")
         if invested:
             message += f", plus {_amount(invested)} {quote_asset} this bot holds in positions"
         errors["allocation"] = [message + "."]
