@@ -121,7 +121,7 @@ def _backtest(user, strategy, start="2025-04-01", end="2025-05-01"):
     )
 
 
-def test_a_backtest_over_its_time_limit_fails_and_says_why(client, alice, paper, trend, monkeypatch):
+def test_a_backtest_over_its_time_limit_fails_and_says_why(client, alice, bob, paper, trend, monkeypatch):
     from strategies import services
 
     monkeypatch.setattr(services, "backtest_time_limit", lambda: 0)
@@ -133,9 +133,11 @@ def test_a_backtest_over_its_time_limit_fails_and_says_why(client, alice, paper,
     page = client.get(f"/strategies/backtests/{backtest.pk}/").content.decode()
     assert "The backtest failed: Stopped at 0 % after the 0 s a backtest may take" in page
     assert 'http-equiv="refresh"' not in page
+    client.force_login(bob)
+    assert client.get(f"/strategies/backtests/{backtest.pk}/").status_code == 404
 
 
-def test_a_backtest_delivered_again_after_its_worker_died_fails_and_says_why(client, alice, trend):
+def test_a_backtest_delivered_again_after_its_worker_died_fails_and_says_why(client, alice, bob, trend):
     backtest = _backtest(alice, trend)
     Backtest.objects.filter(pk=backtest.pk).update(status=Backtest.Status.RUNNING, progress=40)
     assert backtest_execute_task(backtest.pk) == "failed"
@@ -143,3 +145,5 @@ def test_a_backtest_delivered_again_after_its_worker_died_fails_and_says_why(cli
     page = client.get(f"/strategies/backtests/{backtest.pk}/").content.decode()
     assert "The backtest failed: The worker stopped while running this backtest" in page
     assert 'http-equiv="refresh"' not in page
+    client.force_login(bob)
+    assert client.get(f"/strategies/backtests/{backtest.pk}/").status_code == 404
