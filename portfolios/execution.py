@@ -63,11 +63,15 @@ def _ignore(bot, signal, reason):
         return SignalDecision.objects.get(bot=bot, signal=signal)
 
 
+def positions_cost(positions):
+    """What the open positions cost (average entry, fees in)."""
+    return sum((p.quantity * p.average_entry for p in positions), Decimal(0))
+
+
 def bot_cash_left(bot, positions):
     """What the bot may still spend of its allocation: less what its positions cost, plus what it realized."""
-    invested = sum((p.quantity * p.average_entry for p in positions), Decimal(0))
     realized = sum((p.realized_pnl for p in positions), Decimal(0))
-    return max(Decimal(0), bot.allocation + realized - invested)
+    return max(Decimal(0), bot.allocation + realized - positions_cost(positions))
 
 
 def _bot_free_quote(bot, positions, account_free_quote):

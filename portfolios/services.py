@@ -171,14 +171,13 @@ def _exchange_rules(*, key, markets, quote_asset, allocation, bot=None):
     if missing:
         errors["markets"] = [f"{exchange.label} has no spot market {', '.join(missing)}."]
     free = balances.get(quote_asset, {}).get("free", Decimal(0))
+    from portfolios.execution import bot_cash_left, positions_cost
+
     # Of its allocation, a bot already holds what its open positions cost: that part is not free any more.
     invested = Decimal(0)
     if bot is not None:
-        invested = sum((p.quantity * p.average_entry for p in Position.objects.filter(bot=bot, quantity__gt=0)),
-                       Decimal(0))
+        invested = positions_cost(Position.objects.filter(bot=bot, quantity__gt=0))
     # The other bots on this key may still spend what is left of their allocations: that part is taken.
-    from portfolios.execution import bot_cash_left
-
     others = (Bot.objects.filter(key=key, quote_asset=quote_asset).exclude(state=Bot.State.STOPPED)
               .exclude(pk=getattr(bot, "pk", None)).prefetch_related("positions").order_by("name"))
     kept = [(other.name, bot_cash_left(other, other.positions.all())) for other in others]

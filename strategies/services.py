@@ -794,12 +794,12 @@ def backtest_execute(*, backtest, progress=None, now=None, gateway=None, time_li
         last_percent = [0]
 
         def on_progress(done, total):
+            percent = int(done * 100 / total)
             if deadline is not None and time.monotonic() > deadline:
                 raise engine.BacktestError(
-                    f"Stopped at {int(done * 100 / total)} % after the {time_limit} s a backtest may take; "
+                    f"Stopped at {percent} % after the {time_limit} s a backtest may take; "
                     "choose a shorter range or a longer timeframe."
                 )
-            percent = int(done * 100 / total)
             if percent >= last_percent[0] + 2 or done == total:
                 last_percent[0] = percent
                 Backtest.objects.filter(pk=backtest.pk).update(progress=min(percent, 99))
