@@ -28,18 +28,19 @@ $(CHROMIUM):
 browser: $(CHROMIUM)
 
 .env:
-	$(PY) -m oneclick.lib.devenv .env
+	umask 077 && $(PY) -m oneclick.lib.devenv .env
 
+# Everything the demo writes (the .env's keys, the databases and their journals, the paper exchange's data)
+# is readable by its owner only: umask 077 on every step that creates files.
 demo-data: setup .env
-	$(PY) -m oneclick.lib.devenv .env
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py createcachetable
+	umask 077 && $(PY) -m oneclick.lib.devenv .env
+	umask 077 && $(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
-	$(PY) manage.py seed_demo
+	umask 077 && $(PY) manage.py seed_demo
 
 run: demo-data
 	@$(PY) manage.py demo_login --url http://127.0.0.1:$(WEB_PORT)
-	$(VENV)/bin/honcho --procfile Procfile start
+	umask 077 && $(VENV)/bin/honcho --procfile Procfile start
 
 # The browser journey shares one set of processes: its tests stay on one worker (xdist_group "e2e").
 test: setup browser

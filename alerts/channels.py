@@ -13,18 +13,12 @@ from django.core.mail import EmailMultiAlternatives, get_connection
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from alerts import telegram
+from alerts.errors import ChannelError
 from alerts.models import AlertPreference, TelegramLink
 
 SEVERITY_MARK = {"info": "ℹ️", "warning": "⚠️", "critical": "🚨"}
 EMAIL_TIMEOUT_SECONDS = 15
-
-
-class ChannelError(Exception):
-    def __init__(self, reason, *, permanent=False, switch_off=False):
-        super().__init__(reason)
-        self.reason = str(reason)[:300]
-        self.permanent = permanent or switch_off
-        self.switch_off = switch_off
 
 
 def absolute_url(path):
@@ -143,8 +137,6 @@ class TelegramChannel(Channel):
         return "\n\n".join(parts)[:4000]
 
     def send(self, alert):
-        from alerts import telegram
-
         link = TelegramLink.objects.filter(user=alert.user, active=True).first()
         if link is None:
             raise ChannelError("No linked Telegram chat", permanent=True)

@@ -1,5 +1,6 @@
 from django import forms
 
+from alerts import bounds
 from alerts.models import AlertPreference
 
 
@@ -20,8 +21,9 @@ class AlertPreferenceForm(forms.ModelForm):
 
     def clean_drawdown_threshold(self):
         value = self.cleaned_data["drawdown_threshold"]
-        if value is not None and not (0 < value < 100):
-            raise forms.ValidationError("Enter a percentage between 0 and 100, or leave it empty.")
+        if value is not None and not (bounds.DRAWDOWN_MIN < value < bounds.DRAWDOWN_MAX):
+            raise forms.ValidationError(
+                f"Enter a percentage between {bounds.DRAWDOWN_MIN} and {bounds.DRAWDOWN_MAX}, or leave it empty.")
         return value
 
 

@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from alerts import bounds
+
 
 class Severity(models.TextChoices):
     INFO = "info", "Info"
@@ -30,6 +32,9 @@ class Kind(models.TextChoices):
     VOLUME_UNUSUAL = "volume_unusual", "Unusual market volume"
     ORDER_FILLED = "order_filled", "Order filled"
     ORDER_FAILED = "order_failed", "Order failed"
+    ORDER_NOT_SENT = "order_not_sent", "Order not sent"
+    ORDER_STUCK = "order_stuck", "Order waiting"
+    SELL_NOT_PLACED = "sell_not_placed", "Sell not placed"
     SIGNALS_IGNORED = "signals_ignored", "Signals ignored (digest)"
     BOT_PAUSED = "bot_paused", "Bot paused"
     BOT_RESUMED = "bot_resumed", "Bot resumed"
@@ -118,6 +123,15 @@ class AlertPreference(models.Model):
         max_digits=5, decimal_places=2, null=True, blank=True,
         help_text="Percent below a bot's peak equity that raises an alert; empty: no drawdown alerts.",
     )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(drawdown_threshold__isnull=True)
+                | models.Q(drawdown_threshold__gt=bounds.DRAWDOWN_MIN, drawdown_threshold__lt=bounds.DRAWDOWN_MAX),
+                name="alertpreference_drawdown_range",
+            ),
+        ]
 
     def __str__(self):
         return f"Alert preferences of {self.user}"

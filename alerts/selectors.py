@@ -1,11 +1,11 @@
 """Read-only queries for the alert pages and the Telegram commands."""
 
-from datetime import datetime, time as dt_time, timezone as dt_timezone
-from decimal import Decimal
 
 from django.db.models import Prefetch
 
 from alerts.models import Alert, Delivery, Severity
+from portfolios import pnl
+from portfolios.models import Balance, Bot, Position
 
 
 def alerts_for_user(*, user, kind=""):
@@ -29,30 +29,18 @@ def kinds_for_user(*, user):
 
 
 def bots_status(*, user, now):
-    """Per bot (not stopped): state, latest equity and the PnL since midnight UTC."""
-    from portfolios.models import Bot, EquitySnapshot
-
-    midnight = datetime.combine(now.date(), dt_time.min, tzinfo=dt_timezone.utc)
-    result = []
-    for bot in Bot.objects.filter(owner=user).exclude(state=Bot.State.STOPPED).order_by("name"):
-        snaps = EquitySnapshot.objects.filter(bot=bot)
-        latest = snaps.order_by("-taken", "-id").first()
-        first_today = snaps.filter(taken__gte=midnight).order_by("taken", "id").first()
-        equity = latest.equity if latest else None
-        pnl = (latest.equity - first_today.equity) if latest and first_today else Decimal(0)
-        result.append({"bot": bot, "equity": equity, "pnl_today": pnl})
-    return result
+    """Per bot (not stopped): state, equity now and today's PnL (UTC), from :mod:`portfolios.pnl`."""
+    bots = list(Bot.objects.filter(owner=user).exclude(state=Bot.State.STOPPED)
+                .prefetch_related("positions").order_by("name"))
+    figures = pnl.bots_pnl(bots, now=now)
+    return [{"bot": bot, "equity": figures[bot.pk].equity, "pnl_today": figures[bot.pk].today} for bot in bots]
 
 
 def balances(*, user):
-    from portfolios.models import Balance
-
     return list(Balance.objects.filter(key__owner=user, key__status="active", total__gt=0)
                 .select_related("key").order_by("key_id", "asset"))
 
 
 def positions(*, user):
-    from portfolios.models import Position
-
     return list(Position.objects.filter(bot__owner=user, quantity__gt=0).select_related("bot")
                 .order_by("bot__name", "market"))

@@ -12,16 +12,17 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models import F
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from alerts.channels import CHANNELS, ChannelError
+from alerts.channels import CHANNELS
+from alerts.errors import ChannelError
 from alerts.models import (
     SEVERITY_RANK, Alert, AlertPreference, Delivery, Kind, Severity, TelegramLink, TelegramLinkToken,
 )
+from oneclick.lib.clock import db_now
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ def alerts_acknowledge_all(*, user):
 
 def alert_resend(*, alert):
     """Send an alert again on every channel the user has now (staff's "re-send")."""
-    now = timezone.now()
+    now = db_now()
     names = [name for name, channel in CHANNELS.items() if channel.linked(alert.user)]
     for name in names:
         Delivery.objects.update_or_create(
@@ -127,7 +128,7 @@ def backoff(attempts):
 
 def deliveries_claim(*, now=None, limit=CLAIM_BATCH, alert_id=None):
     """Take due deliveries for this worker: no other worker gets the same row until the lease ends."""
-    now = now or timezone.now()
+    now = now or db_now()
     lease_until = now + CLAIM_LEASE
     due = Delivery.objects.filter(state=Delivery.State.PENDING, next_attempt_at__lte=now)
     if alert_id is not None:
@@ -163,7 +164,7 @@ def _finish(delivery, **fields):
 
 def delivery_send(*, delivery, now=None):
     """Send one claimed delivery (never inside a transaction) and record what happened."""
-    now = now or timezone.now()
+    now = now or db_now()
     alert = Alert.objects.select_related("user", "bot", "key").get(pk=delivery.alert_id)
     channel = CHANNELS.get(delivery.channel)
     if channel is None or not channel.linked(alert.user):
@@ -243,7 +244,7 @@ def _token_hash(token):
 def telegram_link_token_create(*, user):
     """A one-time token for the deep link t.me/<bot>?start=<token>, valid 15 minutes."""
     token = secrets.token_urlsafe(24)
-    now = timezone.now()
+    now = db_now()
     TelegramLinkToken.objects.create(user=user, token_hash=_token_hash(token), created=now,
                                      expires=now + LINK_TOKEN_LIFETIME)
     return token
@@ -258,7 +259,7 @@ def telegram_deep_link(token):
 
 def telegram_link_complete(*, token, chat_id, chat_name=""):
     """Link the chat to the token's user. The token works once, within its lifetime."""
-    now = timezone.now()
+    now = db_now()
     row = TelegramLinkToken.objects.filter(token_hash=_token_hash(token or "")).select_related("user").first()
     if row is None:
         raise LinkError("This link is not valid. Open the notification settings in the portal and link again.")
@@ -292,111 +293,3 @@ def page_link(name, *args, fallback="alerts:list"):
         return reverse(name, args=args)
     except NoReverseMatch:
         return reverse(fallback)
-
-
-def key_event_alert(event):
-    """Turn a key audit event (keys.services.event_record) into an alert, when it is one."""
-    from keys.models import KeyEvent
-
-    key = event.key
-    kind_of = KeyEvent.Kind
-    name = str(key) if key else "an exchange key"
-    link = page_link("keys:detail", key.pk, fallback="keys:list") if key else reverse("keys:list")
-    detail = event.detail
-    common = {"user": event.owner, "key": key, "link": link}
-    key_tag = key.pk if key else "none"
-    if event.kind == kind_of.LINKED:
-        return alert_raise(kind=Kind.KEY_LINKED, severity=Severity.INFO, title=f"Key linked: {name}",
-                           text="The key was checked and stored encrypted.", dedupe_key=f"key_linked:{key_tag}",
-                           **common)
-    if event.kind == kind_of.PROBED and event.actor_id:
-        return alert_raise(kind=Kind.KEY_PROBED, severity=Severity.INFO, title=f"Key checked: {name}",
-                           text=f"Permissions: {detail}", dedupe_key=f"key_probed:{key_tag}:{event.pk}", **common)
-    if event.kind == kind_of.PROBE_FAILED:
-        return alert_raise(kind=Kind.KEY_PROBE_FAILED, severity=Severity.WARNING, title=f"Key check failed: {name}",
-                           text=detail, dedupe_key=f"key_probe_failed:{key_tag}", **common)
-    if event.kind == kind_of.DISABLED:
-        return alert_raise(kind=Kind.KEY_DISABLED, severity=Severity.CRITICAL, title=f"Key disabled: {name}",
-                           text=f"{detail}. Its bots are paused; nothing is sent with this key until you re-enable it.",
-                           dedupe_key=f"key_disabled:{key_tag}", **common)
-    if event.kind == kind_of.ENABLED:
-        return alert_raise(kind=Kind.KEY_ENABLED, severity=Severity.INFO, title=f"Key re-enabled: {name}",
-                           text=f"Permissions: {detail}", dedupe_key=f"key_enabled:{key_tag}:{event.pk}", **common)
-    if event.kind == kind_of.DELETED:
-        return alert_raise(kind=Kind.KEY_DELETED, severity=Severity.INFO, title=f"Key deleted: {name}",
-                           dedupe_key=f"key_deleted:{key_tag}", **common)
-    if event.kind == kind_of.LINK_REFUSED:
-        return alert_raise(kind=Kind.KEY_LINK_REFUSED, severity=Severity.INFO, title="A key was refused",
-                           text=detail, dedupe_key=f"key_link_refused:{event.pk}", **common)
-    if event.kind == kind_of.WITHDRAW_DETECTED:
-        return alert_raise(
-            kind=Kind.KEY_WITHDRAW, severity=Severity.CRITICAL, title=f"Key can withdraw: {name}",
-            text=("The exchange reports that this key can now withdraw funds. OneClick disabled it and paused its "
-                  "bots. Turn withdrawals off for the key at your exchange (or delete it) and check your account."),
-            dedupe_key=f"key_withdraw:{key_tag}", **common)
-    if event.kind == kind_of.AUTH_FAILURE:
-        repeated = key is not None and key.auth_failures >= 2
-        return alert_raise(
-            kind=Kind.KEY_AUTH_FAILURE, severity=Severity.CRITICAL if repeated else Severity.WARNING,
-            title=f"{'Repeated authentication failures' if repeated else 'Authentication failure'}: {name}",
-            text=f"The exchange did not accept the key: {detail}.",
-            dedupe_key=f"key_auth_failure:{key_tag}:{'repeated' if repeated else 'first'}", **common)
-    return None
-
-
-def bot_state_alert(*, change):
-    """A bot was paused, resumed or stopped (portfolios.services.bot_state_set)."""
-    bot = change.bot
-    by_platform = change.by_id is None
-    link = page_link("portfolios:bot_detail", bot.pk, fallback="portfolios:bot_list")
-    who = "OneClick" if by_platform else "you"
-    if change.to_state == "paused":
-        kind, severity, title = Kind.BOT_PAUSED, Severity.WARNING if by_platform else Severity.INFO, "Bot paused"
-    elif change.to_state == "running":
-        kind, severity, title = Kind.BOT_RESUMED, Severity.INFO, "Bot resumed"
-    else:
-        kind, severity, title = Kind.BOT_STOPPED, Severity.WARNING if by_platform else Severity.INFO, "Bot stopped"
-    if not by_platform and change.by_id != bot.owner_id:
-        who = "staff"
-    return alert_raise(
-        user=bot.owner, bot=bot, kind=kind, severity=severity, title=f"{title}: {bot.name}",
-        text=f"Changed by {who}: {change.reason}", dedupe_key=f"bot_state:{change.pk}", link=link,
-    )
-
-
-def order_state_alert(*, order):
-    """An order was filled, or failed / was rejected: one alert per order and outcome."""
-    states = {"filled": (Kind.ORDER_FILLED, Severity.INFO), "failed": (Kind.ORDER_FAILED, Severity.WARNING),
-              "rejected": (Kind.ORDER_FAILED, Severity.WARNING)}
-    if order.state not in states:
-        return None
-    kind, severity = states[order.state]
-    if Alert.objects.filter(order=order, kind=kind).exists():
-        return None
-    bot = order.bot
-    if kind == Kind.ORDER_FILLED:
-        price = f" at {order.average_price.normalize():f}" if order.average_price else ""
-        title = f"Order filled: {order.side} {order.filled_quantity.normalize():f} {order.market}{price}"
-        text = f"Bot {bot.name} · cost {order.cost.normalize():f} {order.market.split('/')[-1]}"
-    else:
-        title = f"Order {order.state}: {order.side} {order.quantity.normalize():f} {order.market}"
-        text = f"Bot {bot.name}: {order.error or 'no reason given'}"
-    return alert_raise(
-        user=bot.owner, bot=bot, key=bot.key, order=order, kind=kind, severity=severity, title=title, text=text,
-        dedupe_key=f"order:{order.pk}:{order.state}",
-        link=page_link("portfolios:bot_detail", bot.pk, fallback="portfolios:bot_list"),
-    )
-
-
-def strategy_run_failed_alert(*, run):
-    """Tell every active staff member that a strategy run failed."""
-    strategy = run.strategy
-    link = page_link("admin:strategies_strategyrun_change", run.pk, fallback="alerts:list")
-    alerts = []
-    for user in get_user_model().objects.filter(is_staff=True, is_active=True):
-        alerts.append(alert_raise(
-            user=user, kind=Kind.STRATEGY_RUN_FAILED, severity=Severity.WARNING,
-            title=f"Strategy run failed: {strategy.name}", text=run.error or "No error recorded.",
-            dedupe_key=f"strategy_run_failed:{strategy.pk}", link=link,
-        ))
-    return alerts

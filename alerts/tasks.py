@@ -1,6 +1,5 @@
 """django-q2 entry points for alerts: ids in, services do the work."""
 
-from alerts import rules
 from alerts.services import deliveries_send_due
 
 
@@ -12,15 +11,3 @@ def alert_deliver(alert_id):
 def deliveries_send():
     """Every minute: whatever is due, including retries."""
     return deliveries_send_due()
-
-
-def rules_run_all():
-    return rules.rules_run_all()
-
-
-def signals_ignored_digests():
-    return rules.signals_ignored_digest_all()
-
-
-def daily_summaries():
-    return rules.daily_summaries()

@@ -11,7 +11,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPrevie
 from telegram import error as tg_error
 from telegram.request import HTTPXRequest
 
-from alerts.channels import ChannelError
+from alerts.errors import ChannelError
 from oneclick.lib.logscrub import register_secret
 
 CONNECT_TIMEOUT = 5.0

@@ -8,16 +8,28 @@ services as the portal; ``/resume`` and ``/stop`` ask to confirm with a button.
 import logging
 from decimal import Decimal
 
+from allauth.core import ratelimit
 from django.db.models import Q
+from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 
 from alerts import selectors, telegram
-from alerts.channels import ChannelError, absolute_url
+from alerts.channels import absolute_url
+from alerts.errors import ChannelError
 from alerts.models import Alert, TelegramLink
 from alerts.services import LinkError, channel_switch_off, telegram_link_complete, telegram_unlink
+from portfolios.models import Bot
+from portfolios.services import BotError, bot_pause, bot_resume, kill_switch
 
 log = logging.getLogger(__name__)
+
+
+def _link_attempt_allowed(chat_id, *, dry_run=False):
+    """The "telegram_link_failed" rate (shared cache, like every limit): refused tokens per chat."""
+    update = HttpRequest()  # an update is no HTTP request; the rate is keyed by chat, not by address
+    update.method = "POST"
+    return ratelimit.consume(update, action="telegram_link_failed", key=f"chat:{chat_id}", dry_run=dry_run)
 
 HELP = (
     "OneClick commands:\n"
@@ -88,9 +100,13 @@ def update_handle(update):
     argument = argument.strip()
     link = TelegramLink.objects.filter(chat_id=chat_id).select_related("user").first()
     if command == "/start" and argument:
+        if not _link_attempt_allowed(chat_id, dry_run=True):
+            _reply(chat_id, "Too many link attempts from this chat. Wait a few minutes and try again.")
+            return "link_limited"
         try:
             user = telegram_link_complete(token=argument, chat_id=chat_id, chat_name=_chat_name(chat))
         except LinkError as error:
+            _link_attempt_allowed(chat_id)
             _reply(chat_id, str(error))
             return "link_refused"
         _reply(chat_id, f"Linked to your OneClick account ({user.email}). Alerts arrive here.\n\n{HELP}")
@@ -136,8 +152,6 @@ def _positions(link, argument):
 
 
 def _bots(link, argument, state):
-    from portfolios.models import Bot
-
     bots = Bot.objects.filter(owner=link.user, state=state).select_related("key")
     if argument:
         query = Q(name__iexact=argument)
@@ -148,8 +162,6 @@ def _bots(link, argument, state):
 
 
 def _pause(link, argument):
-    from portfolios.services import bot_pause
-
     bots = _bots(link, argument, "running")
     if not bots:
         return _send(link, f"No running bot{' named ' + argument if argument else ''}.", "pause")
@@ -212,8 +224,6 @@ COMMANDS = {
 
 
 def _callback(query):
-    from portfolios.services import BotError, bot_resume, kill_switch
-
     callback_id = query.get("id")
     chat_id = _chat_id(_dict(_dict(query.get("message")).get("chat")).get("id"))
     data = query.get("data") if isinstance(query.get("data"), str) else ""

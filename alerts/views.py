@@ -2,18 +2,21 @@ import hmac
 import json
 import logging
 
+from allauth.core import ratelimit
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from alerts import selectors
-from alerts.channels import CHANNELS, ChannelError
+from alerts.channels import CHANNELS
+from alerts.errors import ChannelError
 from alerts.forms import AlertPreferenceForm, KindFilterForm
 from alerts.models import Alert, TelegramLink
 from alerts.services import (
@@ -21,6 +24,7 @@ from alerts.services import (
     telegram_link_token_create, telegram_unlink, test_alert_send,
 )
 from alerts.updates import update_handle
+from oneclick.lib.urls import safe_next
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +52,7 @@ def alert_detail(request, pk):
 def alert_acknowledge_view(request, pk):
     alert = get_object_or_404(Alert, pk=pk, user=request.user)
     alert_acknowledge(alert=alert, by=request.user)
-    return redirect(request.POST.get("next") if request.POST.get("next", "").startswith("/alerts/") else "alerts:list")
+    return redirect(safe_next(request, request.POST.get("next"), reverse("alerts:list")))
 
 
 @require_POST
@@ -102,6 +106,9 @@ def alert_test_view(request):
 def telegram_link_view(request):
     if not CHANNELS["telegram"].configured():
         messages.error(request, "Telegram is not configured on this server.")
+        return redirect("alerts:settings")
+    if not ratelimit.consume(request, action="telegram_link", user=request.user):
+        messages.error(request, "Too many Telegram links asked for. Wait a while and try again.")
         return redirect("alerts:settings")
     try:
         deep_link = telegram_deep_link(telegram_link_token_create(user=request.user))

@@ -110,7 +110,6 @@ def setup_django(*, database_url, paper_url, redis_url="", extra=None):
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    call_command("createcachetable", verbosity=0)
     return {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
@@ -118,9 +117,10 @@ def machine():
     return f"{os.cpu_count()} CPUs, python {platform.python_version()}"
 
 
-def record(name, text):
+def record(name, text, echo=True):
     """Print the figures and append them to bench/RESULTS.md under a dated heading."""
-    print(text)
+    if echo:
+        print(text)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     with open(ROOT / "bench" / "RESULTS.md", "a") as results:
         results.write(f"\n## {name}, {stamp}\n\n```\n{text.rstrip()}\n```\n")

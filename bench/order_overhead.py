@@ -50,7 +50,7 @@ def run(paper, count):
     from keys.services import key_link
     from paperexchange.client import make_ccxt
     from portfolios.execution import signal_execute
-    from portfolios.gateway import Credentials
+    from exchanges import Credentials
     from portfolios.models import Bot, Order
     from strategies.services import strategy_create
     from tests.portfolios.conftest import issue_signal

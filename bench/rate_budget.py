@@ -30,7 +30,7 @@ WORKER = textwrap.dedent(
     import sys, time
     import django
     django.setup()
-    from portfolios.gateway import RateLimited, public_exchange
+    from exchanges import RateLimited, public_exchange
 
     deadline = time.monotonic() + float(sys.argv[1])
     exchange = public_exchange("paper")

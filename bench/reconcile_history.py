@@ -58,7 +58,7 @@ def run(paper, lengths):
 
     from keys.services import key_link
     from paperexchange.client import make_ccxt
-    from portfolios.gateway import Credentials
+    from exchanges import Credentials
     from portfolios.models import Bot, Fill, Order
     from portfolios.reconcile import key_reconcile
     from strategies.services import strategy_create

@@ -29,7 +29,7 @@ PROBE = textwrap.dedent(
         import django
         django.setup()
     if stage == "ccxt":
-        from portfolios.gateway import public_exchange
+        from exchanges import public_exchange
         public_exchange("paper").markets()
     for line in open("/proc/self/status"):
         if line.startswith("VmRSS:"):
@@ -72,9 +72,10 @@ def run(paper, env):
     from django.contrib.auth import get_user_model
 
     from keys.services import key_link
-    from portfolios.gateway import Credentials
+    from exchanges import Credentials
     from portfolios.models import Bot, Order
-    from strategies.services import signals_fan_out, strategy_create
+    from portfolios.services import signals_fan_out
+    from strategies.services import strategy_create
     from tests.portfolios.conftest import issue_signal
 
     stages = {}

@@ -1,9 +1,16 @@
 from django import forms
 
 from oneclick.forms import StepUpFormMixin
-from portfolios.gateway import EXCHANGES, Credentials
+from exchanges import EXCHANGES, Credentials
 
 ALL_CREDENTIAL_FIELDS = ("api_key", "api_secret", "passphrase", "private_key")
+
+
+class SecretTextarea(forms.Textarea):
+    """A textarea for a secret (a private key): like a password field, it never renders its value back."""
+
+    def format_value(self, value):
+        return None
 
 
 class KeyLinkForm(StepUpFormMixin):
@@ -24,7 +31,7 @@ class KeyLinkForm(StepUpFormMixin):
     )
     private_key = forms.CharField(
         label="Ed25519 private key (PEM)", max_length=4096, required=False,
-        widget=forms.Textarea(attrs={"rows": 4, "autocomplete": "off"}),
+        widget=SecretTextarea(attrs={"rows": 4, "autocomplete": "off"}),
         help_text="Binance and the paper exchange only, for a self-generated Ed25519 key instead of a secret.",
     )
     confirm_no_withdrawals = forms.BooleanField(

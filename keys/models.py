@@ -2,7 +2,7 @@ from django.conf import settings
 from django.db import models
 from django_cryptography.fields import encrypt
 
-from portfolios.gateway import EXCHANGES
+from exchanges import EXCHANGES
 
 
 def mask_api_key(api_key):

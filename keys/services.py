@@ -1,18 +1,24 @@
 """Everything that changes an exchange key: link, probe, disable, enable, delete.
 
 Network calls (probes) happen outside database transactions; the outcome is
-written afterwards. Every change leaves a :class:`KeyEvent` row, which the
-alerts app turns into notifications.
+written afterwards. Every change leaves a :class:`KeyEvent` row; the ones a
+user must hear about become alerts (:func:`key_event_alert`). Disabling a key
+sends :data:`key_disabled`, which the bots' layer answers by pausing the
+key's bots: keys know nothing of bots.
 """
 
 import logging
 from datetime import timedelta
 
 from django.db import transaction
+from django.dispatch import Signal
+from django.urls import reverse
 from django.utils import timezone
 
+from alerts.models import Kind, Severity
+from alerts.services import alert_raise, page_link
+from exchanges import AuthFailed, Credentials, ExchangeError, PermissionDenied, exchange_class
 from keys.models import ExchangeKey, KeyEvent, mask_api_key
-from portfolios.gateway import AuthFailed, Credentials, ExchangeError, PermissionDenied, exchange_class
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +26,12 @@ log = logging.getLogger(__name__)
 AUTH_FAILURE_LIMIT = 3
 # "Last used" is precise to a minute: busy keys are not rewritten on every call.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+# Sent after a key was disabled or deleted (by its owner, staff or the
+# platform), with ``key``, ``reason`` and ``by``: whatever uses keys stops
+# using this one.
+key_disabled = Signal()
 
 
 class KeyRefused(Exception):
@@ -46,8 +58,6 @@ UNVERIFIED_CONFIRMATION = (
 
 def event_record(*, kind, owner, key=None, actor=None, ip=None, detail=""):
     event = KeyEvent.objects.create(kind=kind, owner=owner, key=key, actor=actor, ip_address=ip, detail=detail[:500])
-    from alerts.services import key_event_alert
-
     key_event_alert(event)
     return event
 
@@ -137,25 +147,23 @@ def key_credentials(key):
     )
 
 
-def key_exchange(*, key_id):
+def key_exchange(*, key_id, read_only=False):
     """A gateway exchange for a key, re-checking that the key is active now.
 
     Every task that talks to an exchange with a user's key calls this when it
     runs (not when it was queued), so disabling a key stops queued work too.
+    ``read_only``: a disabled key still serves reads (balances, trades, the
+    outcome of an order sent before it was disabled) until it is deleted; the
+    caller never sends anything with it.
     """
     key = ExchangeKey.objects.get(pk=key_id)
-    if key.status != ExchangeKey.Status.ACTIVE:
+    allowed = (ExchangeKey.Status.ACTIVE, ExchangeKey.Status.DISABLED) if read_only else (ExchangeKey.Status.ACTIVE,)
+    if key.status not in allowed:
         raise KeyNotActive(f"Key {key.pk} is {key.get_status_display().lower()}")
     now = timezone.now()
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
         ExchangeKey.objects.filter(pk=key.pk).update(last_used_at=now)
     return key, exchange_class(key.exchange)(key_credentials(key))
-
-
-def _pause_bots(key, reason, by):
-    from portfolios.services import bots_pause_for_key
-
-    bots_pause_for_key(key=key, reason=reason, by=by)
 
 
 def key_disable(*, key, by=None, reason="Disabled by the owner", ip=None):
@@ -167,7 +175,7 @@ def key_disable(*, key, by=None, reason="Disabled by the owner", ip=None):
         if changed:
             event_record(kind=KeyEvent.Kind.DISABLED, owner=key.owner, key=key, actor=by, ip=ip, detail=reason)
     key.refresh_from_db()
-    _pause_bots(key, f"Key disabled: {reason}", by)
+    key_disabled.send(sender=ExchangeKey, key=key, reason=f"Key disabled: {reason}", by=by)
     return bool(changed)
 
 
@@ -207,7 +215,7 @@ def key_delete(*, key, by, ip=None):
         )
         event_record(kind=KeyEvent.Kind.DELETED, owner=key.owner, key=key, actor=by, ip=ip)
     key.refresh_from_db()
-    _pause_bots(key, "Key deleted", by)
+    key_disabled.send(sender=ExchangeKey, key=key, reason="Key deleted", by=by)
 
 
 def key_auth_failure_record(*, key, detail):
@@ -279,3 +287,51 @@ def keys_reprobe_all():
     for key_id in ids:
         async_task("keys.tasks.key_reprobe_task", key_id, task_name=f"key-reprobe-{key_id}")
     return len(ids)
+
+
+def key_event_alert(event):
+    """Turn a key audit event (keys.services.event_record) into an alert, when it is one."""
+    key = event.key
+    kind_of = KeyEvent.Kind
+    name = str(key) if key else "an exchange key"
+    link = page_link("keys:detail", key.pk, fallback="keys:list") if key else reverse("keys:list")
+    detail = event.detail
+    common = {"user": event.owner, "key": key, "link": link}
+    key_tag = key.pk if key else "none"
+    if event.kind == kind_of.LINKED:
+        return alert_raise(kind=Kind.KEY_LINKED, severity=Severity.INFO, title=f"Key linked: {name}",
+                           text="The key was checked and stored encrypted.", dedupe_key=f"key_linked:{key_tag}",
+                           **common)
+    if event.kind == kind_of.PROBED and event.actor_id:
+        return alert_raise(kind=Kind.KEY_PROBED, severity=Severity.INFO, title=f"Key checked: {name}",
+                           text=f"Permissions: {detail}", dedupe_key=f"key_probed:{key_tag}:{event.pk}", **common)
+    if event.kind == kind_of.PROBE_FAILED:
+        return alert_raise(kind=Kind.KEY_PROBE_FAILED, severity=Severity.WARNING, title=f"Key check failed: {name}",
+                           text=detail, dedupe_key=f"key_probe_failed:{key_tag}", **common)
+    if event.kind == kind_of.DISABLED:
+        return alert_raise(kind=Kind.KEY_DISABLED, severity=Severity.CRITICAL, title=f"Key disabled: {name}",
+                           text=f"{detail}. Its bots are paused; nothing is sent with this key until you re-enable it.",
+                           dedupe_key=f"key_disabled:{key_tag}", **common)
+    if event.kind == kind_of.ENABLED:
+        return alert_raise(kind=Kind.KEY_ENABLED, severity=Severity.INFO, title=f"Key re-enabled: {name}",
+                           text=f"Permissions: {detail}", dedupe_key=f"key_enabled:{key_tag}:{event.pk}", **common)
+    if event.kind == kind_of.DELETED:
+        return alert_raise(kind=Kind.KEY_DELETED, severity=Severity.INFO, title=f"Key deleted: {name}",
+                           dedupe_key=f"key_deleted:{key_tag}", **common)
+    if event.kind == kind_of.LINK_REFUSED:
+        return alert_raise(kind=Kind.KEY_LINK_REFUSED, severity=Severity.INFO, title="A key was refused",
+                           text=detail, dedupe_key=f"key_link_refused:{event.pk}", **common)
+    if event.kind == kind_of.WITHDRAW_DETECTED:
+        return alert_raise(
+            kind=Kind.KEY_WITHDRAW, severity=Severity.CRITICAL, title=f"Key can withdraw: {name}",
+            text=("The exchange reports that this key can now withdraw funds. OneClick disabled it and paused its "
+                  "bots. Turn withdrawals off for the key at your exchange (or delete it) and check your account."),
+            dedupe_key=f"key_withdraw:{key_tag}", **common)
+    if event.kind == kind_of.AUTH_FAILURE:
+        repeated = key is not None and key.auth_failures >= 2
+        return alert_raise(
+            kind=Kind.KEY_AUTH_FAILURE, severity=Severity.CRITICAL if repeated else Severity.WARNING,
+            title=f"{'Repeated authentication failures' if repeated else 'Authentication failure'}: {name}",
+            text=f"The exchange did not accept the key: {detail}.",
+            dedupe_key=f"key_auth_failure:{key_tag}:{'repeated' if repeated else 'first'}", **common)
+    return None

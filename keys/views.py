@@ -11,8 +11,9 @@ from keys import selectors
 from keys.forms import KeyEnableForm, KeyLinkForm
 from keys.models import ExchangeKey
 from keys.services import KeyRefused, key_delete, key_disable, key_enable, key_link, key_reprobe
-from oneclick.services import user_has_two_factor
-from portfolios.gateway import EXCHANGES
+from oneclick.reauth import password_confirmed_required
+from oneclick.services import client_ip, security_notice_send, user_has_two_factor
+from exchanges import EXCHANGES
 
 
 def _own_key(request, pk):
@@ -22,7 +23,7 @@ def _own_key(request, pk):
 
 
 def _ip(request):
-    return request.META.get("REMOTE_ADDR")
+    return client_ip(request)
 
 
 @login_required
@@ -40,6 +41,11 @@ def key_list(request):
 def key_link_view(request):
     if not user_has_two_factor(user=request.user):
         return render(request, "keys/needs_two_factor.html")
+    return _key_link(request)
+
+
+@password_confirmed_required("keys:link")
+def _key_link(request):
     form = KeyLinkForm(request.POST or None, request=request, user=request.user)
     if request.method == "POST":
         if not ratelimit.consume(request, action="key_link", user=request.user):
@@ -57,6 +63,7 @@ def key_link_view(request):
             except KeyRefused as refusal:
                 form.add_error(None, str(refusal))
             else:
+                security_notice_send(request=request, user=request.user, notice="key_linked", context={"key": key})
                 messages.success(request, f"Key “{key.label}” linked. Its secret will never be shown again.")
                 if not key.ip_restricted:
                     messages.warning(
@@ -102,6 +109,7 @@ def key_disable_view(request, pk):
 @never_cache
 @login_required
 @require_POST
+@password_confirmed_required("keys:detail")
 def key_enable_view(request, pk):
     key = _own_key(request, pk)
     form = KeyEnableForm(request.POST, request=request, user=request.user)
@@ -114,6 +122,7 @@ def key_enable_view(request, pk):
     except KeyRefused as refusal:
         messages.error(request, f"Key not re-enabled: {refusal}")
     else:
+        security_notice_send(request=request, user=request.user, notice="key_enabled", context={"key": key})
         messages.success(request, "Key re-enabled after a fresh check. Resume your bots when you are ready.")
     return redirect("keys:detail", pk=key.pk)
 
@@ -148,8 +157,12 @@ def key_delete_view(request, pk):
 def key_guide(request, exchange):
     if exchange not in EXCHANGES:
         raise Http404
+    venue = EXCHANGES[exchange]
+    # Every paper twin shares one guide: how to make a paper account and key.
+    guide = "keys/guides/paper.html" if venue.is_paper else f"keys/guides/{venue.name}.html"
     return render(
         request,
         "keys/guide.html",
-        {"exchange": EXCHANGES[exchange], "exchanges": EXCHANGES.values(), "egress_ips": settings.ONECLICK_EGRESS_IPS},
+        {"exchange": venue, "exchanges": EXCHANGES.values(), "guide": guide,
+         "egress_ips": settings.ONECLICK_EGRESS_IPS},
     )

@@ -12,6 +12,8 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
+from oneclick.lib.urls import safe_next
+
 
 class OneClickAdminSite(admin.AdminSite):
     site_header = "OneClick staff"
@@ -25,7 +27,7 @@ class OneClickAdminSite(admin.AdminSite):
         return allowed
 
     def login(self, request, extra_context=None):
-        next_url = request.GET.get("next") or reverse("admin:index")
+        next_url = safe_next(request, request.GET.get("next"), reverse("admin:index"))
         if not request.user.is_authenticated:
             return redirect(f"{reverse('account_login')}?{urlencode({'next': next_url})}")
         if not (request.user.is_active and request.user.is_staff):

@@ -1,4 +1,7 @@
+from django.conf import settings
 from django.urls import reverse
+
+from alerts.selectors import unacknowledged_serious_count
 
 NAVIGATION = [
     ("Dashboard", "dashboard"),
@@ -11,12 +14,10 @@ NAVIGATION = [
 
 
 def portal(request):
-    """The navigation of the portal shell, with the current page marked."""
+    """The navigation of the portal shell, with the current page marked; for visitors, how they may sign up."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
-        return {}
-    from alerts.selectors import unacknowledged_serious_count
-
+        return {"signup_mode": settings.ONECLICK_SIGNUP}
     badges = {"alerts:list": unacknowledged_serious_count(user=user) or None}
     items = []
     for label, name in NAVIGATION:

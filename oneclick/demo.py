@@ -2,9 +2,10 @@
 
 - the demo user (email verified, 2FA off);
 - the built-in strategies with their signing keys and schedules;
-- a paper-exchange account and trade-only key, made with the paper
-  exchange's own CLI and linked through the same probe as any key;
-- a running bot on each built-in strategy;
+- two paper-exchange accounts with trade-only keys, made with the paper
+  exchange's own CLI and linked through the same probe as any key: one on
+  its Binance dialect (USDT, USDC), one on its Kraken dialect (EUR);
+- a running bot on each built-in strategy, on the key whose quotes it trades;
 - one strategy run for the last closed candle, whose signals wait in the task
   queue until the worker starts, so the demo shows orders within a minute.
 
@@ -27,9 +28,25 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from exchanges import Credentials, exchange_class
+from keys.models import ExchangeKey
+from keys.services import key_link
+from portfolios.models import Bot
+from strategies.models import Strategy
+from strategies.services import strategies_seed, strategy_run
+
 DEMO_EMAIL = "demo@example.com"
-# One demo bot per built-in strategy, on its USDT markets.
-DEMO_BOTS = {"Demo trend bot": "Trend Rider", "Demo forest bot": "Forest Forecaster"}
+# The demo's paper accounts: exchange -> (label, balances).
+DEMO_KEYS = {
+    "paper": ("Paper account", ("USDT=10000", "USDC=10000")),
+    "paper_kraken": ("Paper account (Kraken, EUR)", ("EUR=10000",)),
+}
+# One demo bot per built-in strategy: name -> (strategy, exchange of its key, quote).
+DEMO_BOTS = {
+    "Demo trend bot": ("Trend Rider", "paper", "USDT"),
+    "Demo forest bot": ("Forest Forecaster", "paper", "USDT"),
+    "Demo euro bot": ("Euro Trend Rider", "paper_kraken", "EUR"),
+}
 
 
 @dataclass
@@ -97,35 +114,32 @@ def _paper_cli(*args):
     return result.stdout.strip()
 
 
-def demo_paper_key(*, user):
-    """The demo user's linked paper key, created and linked once."""
-    from keys.models import ExchangeKey
-    from keys.services import key_link
-    from portfolios.gateway import Credentials
-
-    key = ExchangeKey.objects.filter(owner=user, exchange="paper", status=ExchangeKey.Status.ACTIVE).first()
+def demo_paper_key(*, user, exchange="paper"):
+    """The demo user's linked paper key on one of the paper exchange's venues, created and linked once."""
+    key = ExchangeKey.objects.filter(owner=user, exchange=exchange, status=ExchangeKey.Status.ACTIVE).first()
     if key is not None:
         return key, False
-    account = _paper_cli("account", "create", "--balance", "USDT=10000", "--balance", "USDC=10000")
+    label, balances = DEMO_KEYS[exchange]
+    venue = exchange.removeprefix("paper_") if exchange != "paper" else "binance"
+    account = _paper_cli("account", "create", "--venue", venue,
+                         *[arg for balance in balances for arg in ("--balance", balance)])
     made = json.loads(_paper_cli("key", "create", "--account", account, "--ip", "127.0.0.1", "--json"))
     key = key_link(
-        owner=user, exchange="paper", label="Paper account",
-        credentials=Credentials(api_key=made["api_key"], secret=made["secret"]),
+        owner=user, exchange=exchange, label=label,
+        credentials=Credentials(api_key=made["api_key"], secret=made.get("secret") or ""),
+        confirmed_no_withdrawals=not exchange_class(exchange).reports_permissions,
     )
     return key, True
 
 
-def demo_bot(*, user, key, name, strategy_name):
-    from portfolios.models import Bot
-    from strategies.models import Strategy
-
+def demo_bot(*, user, key, name, strategy_name, quote):
     bot = Bot.objects.filter(owner=user, name=name).first()
     if bot is not None:
         return bot, False
     strategy = Strategy.objects.get(name=strategy_name)
-    markets = [m for m in strategy.markets if m.endswith("/USDT")]
+    markets = [m for m in strategy.markets if m.endswith(f"/{quote}")]
     bot = Bot.objects.create(
-        owner=user, name=name, key=key, strategy=strategy, markets=markets, quote_asset="USDT",
+        owner=user, name=name, key=key, strategy=strategy, markets=markets, quote_asset=quote,
         allocation=Decimal("3000"), position_cap=Decimal("1500"),
     )
     return bot, True
@@ -136,15 +150,17 @@ def demo_seed(*, password, with_trading=True):
     seed = DemoSeed(user=user, created=created)
     if not with_trading:
         return seed
-    from strategies.models import Strategy
-    from strategies.services import strategies_seed, strategy_run
-
     strategies_seed()
     with paper_exchange_running():
-        key, key_created = demo_paper_key(user=user)
-        seed.notes.append(f"{'Linked' if key_created else 'Found'} paper key {key.api_key_hint}")
-        for name, strategy_name in DEMO_BOTS.items():
-            bot, bot_created = demo_bot(user=user, key=key, name=name, strategy_name=strategy_name)
+        keys = {}
+        for exchange in DEMO_KEYS:
+            key, key_created = demo_paper_key(user=user, exchange=exchange)
+            keys[exchange] = key
+            seed.notes.append(f"{'Linked' if key_created else 'Found'} {key.get_exchange_display()} key "
+                              f"{key.api_key_hint}")
+        for name, (strategy_name, exchange, quote) in DEMO_BOTS.items():
+            bot, bot_created = demo_bot(user=user, key=keys[exchange], name=name, strategy_name=strategy_name,
+                                        quote=quote)
             seed.notes.append(f"{'Created' if bot_created else 'Found'} bot “{bot.name}”")
         for strategy in Strategy.objects.filter(active=True).order_by("name"):
             outcome = strategy_run(strategy=strategy, trigger="demo")

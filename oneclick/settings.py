@@ -15,7 +15,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 # Values already in the environment win over the file.
-environ.Env.read_env(env.str("ONECLICK_ENV_FILE", default=str(BASE_DIR / ".env")))
+ONECLICK_ENV_FILE = env.str("ONECLICK_ENV_FILE", default=str(BASE_DIR / ".env"))
+environ.Env.read_env(ONECLICK_ENV_FILE)
 
 DEBUG = env.bool("DEBUG", default=False)
 
@@ -49,6 +50,9 @@ ONECLICK_SITE_URL = env.str("ONECLICK_SITE_URL", default="http://127.0.0.1:8000"
 TELEGRAM_BOT_TOKEN = env.str("TELEGRAM_BOT_TOKEN", default="")
 TELEGRAM_API_BASE_URL = env.str("TELEGRAM_API_BASE_URL", default="https://api.telegram.org/bot")
 PAPEREXCHANGE_URL = env.str("PAPEREXCHANGE_URL", default="http://127.0.0.1:8100").rstrip("/")
+# A venue's API somewhere else than where ccxt knows it (its testnet, a compatible
+# staging server): "binance=https://testnet.binance.vision,kraken=https://...".
+EXCHANGE_API_URLS = {venue: url.rstrip("/") for venue, url in env.dict("EXCHANGE_API_URLS", default={}).items()}
 # The paper exchange's state directory, where the demo seeding creates its account.
 PAPEREXCHANGE_DATA = env.str("PAPEREXCHANGE_DATA", default=str(BASE_DIR / "var" / "paperexchange"))
 ONECLICK_DEMO_PASSWORD = env.str("ONECLICK_DEMO_PASSWORD", default="")
@@ -132,6 +136,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
 CACHE_KEY_PREFIX = env.str("CACHE_KEY_PREFIX", default="oneclick")
+# One cache every process of the deployment shares: rate limits (sign-in, second factor, key linking, sign-up,
+# password reset), the exchanges' request budget, queue markers and the task cluster's heartbeats hold across
+# web workers, task workers and restarts. Redis when configured, else the database (its table is created by
+# `migrate`). Its size is bounded high so that culling (a third of the entries dropped when full) never
+# forgets a limit in practice. "local" is one process's own (a few seconds of tickers).
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -139,21 +148,17 @@ if REDIS_URL:
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": CACHE_KEY_PREFIX,
         },
+        "local": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     }
 else:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-            "KEY_PREFIX": CACHE_KEY_PREFIX,
-        },
-        # Cluster heartbeats must be visible to every process (the web
-        # process reports them on /healthz), so the task queue keeps its
-        # statistics in the database when there is no Redis.
-        "tasks": {
             "BACKEND": "django.core.cache.backends.db.DatabaseCache",
             "LOCATION": "oneclick_cache",
             "KEY_PREFIX": CACHE_KEY_PREFIX,
+            "OPTIONS": {"MAX_ENTRIES": env.int("CACHE_MAX_ENTRIES", default=200_000)},
         },
+        "local": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     }
 
 Q_CLUSTER = {
@@ -172,10 +177,30 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
-    Q_CLUSTER["cache"] = "tasks"
 # Every qcluster of a deployment shares one queue, named by Q_CLUSTER_NAME (django-q2 records that name
 # on its Task rows). A label per cluster (e.g. the host) records which one ran each task: "<name>/<label>".
 Q_CLUSTER_LABEL = env.str("Q_CLUSTER_LABEL", default="")
+# Orders in flight at once per worker process of a fan-out: one thread per exchange key (a key's bots go in
+# turn), each with its own database connection. SQLite serialises writers, so it gets few.
+ORDER_THREADS = env.int("ORDER_THREADS", default=2 if DATABASES["default"]["ENGINE"].endswith("sqlite3") else 16)
+# Backtests have a queue of their own, "<name>-backtests" (django-q2's "cluster" argument names it), served
+# only by the qclusters started with Q_QUEUE=backtests: a burst of backtests never delays an order, and the
+# main workers never take a backtest. The queue shares the name's signing salt, so either side reads the
+# other's payloads. (django-q2's own switch, a Q_CLUSTER_NAME other than the name, cannot serve here: this
+# project reads the name itself from Q_CLUSTER_NAME.)
+BACKTEST_QUEUE = f"{Q_CLUSTER['name']}-backtests"
+Q_QUEUE = env.str("Q_QUEUE", default="")
+if Q_QUEUE == "backtests":
+    Q_CLUSTER["cluster_name"] = BACKTEST_QUEUE
+    Q_CLUSTER["workers"] = env.int("Q_BACKTEST_WORKERS", default=1)
+elif Q_QUEUE:
+    raise ImproperlyConfigured(f"Q_QUEUE={Q_QUEUE!r}: leave it empty (the main queue) or set it to 'backtests'.")
+# Per user: one backtest queued or running at a time, this many a day (UTC, by the database's clock), each
+# over at most this many days.
+BACKTESTS_PER_DAY = env.int("BACKTESTS_PER_DAY", default=20)
+BACKTEST_MAX_DAYS = env.int("BACKTEST_MAX_DAYS", default=2 * 365)
+# Beyond this many seconds between a process's clock and the database's, the process says so (log, /healthz).
+CLOCK_TOLERANCE_SECONDS = env.float("CLOCK_TOLERANCE_SECONDS", default=2.0)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -208,6 +233,9 @@ ACCOUNT_RATE_LIMITS = {
     "change_password": "5/m/user",
     # Attempts to link an exchange key (each one probes the exchange).
     "key_link": "10/h/user",
+    # Telegram: link tokens a user asks for, and refused /start tokens a chat may send.
+    "telegram_link": "10/h/user",
+    "telegram_link_failed": "5/10m/key",
     # Wrong one-time codes (second factor at login and step-up checks).
     "otp_failed": env.str("ONECLICK_OTP_RATE", default="5/5m/user,20/m/ip"),
 }
@@ -215,6 +243,19 @@ ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if env.bool("SECURE_HTTPS", default=True
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "dashboard"
 ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
+
+# Who may sign up: "open" (anyone, the demo's default), "invite" (staff email one-time links from the
+# admin) or "waitlist" (anyone may ask to join; staff approve, which emails a one-time link).
+ONECLICK_SIGNUP = env.str("ONECLICK_SIGNUP", default="open").strip().lower()
+if ONECLICK_SIGNUP not in ("open", "invite", "waitlist"):
+    raise ImproperlyConfigured(f"ONECLICK_SIGNUP must be open, invite or waitlist, not {ONECLICK_SIGNUP!r}.")
+# Days an invitation link stays valid (sending it again restarts the count).
+ONECLICK_INVITE_DAYS = env.int("ONECLICK_INVITE_DAYS", default=7)
+if ONECLICK_INVITE_DAYS < 1:
+    raise ImproperlyConfigured("ONECLICK_INVITE_DAYS must be at least 1.")
+ACCOUNT_FORMS = {"signup": "oneclick.forms.SignupForm"}
+# Requests to join the waitlist, per IP and per email address.
+ACCOUNT_RATE_LIMITS["waitlist"] = env.str("ONECLICK_WAITLIST_RATE", default="10/h/ip,3/h/key")
 
 # Second factor (django-otp).
 OTP_TOTP_ISSUER = "OneClick"
@@ -255,6 +296,10 @@ SECURE_HSTS_PRELOAD = SECURE_HTTPS
 if env.bool("SECURE_PROXY_SSL_HEADER", default=True):
     # Behind a TLS-terminating proxy that sets X-Forwarded-Proto.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Proxies in front of the portal whose X-Forwarded-For is trusted (1 behind the deploy guide's one TLS proxy):
+# every limit per IP, the sign-in history, the sessions page and the notices see the client's address, not
+# the proxy's (with 0, a proxy's one address would share one limit among all users).
+ALLAUTH_TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -313,6 +358,12 @@ if DEBUG:
 else:
     ONECLICK_ADMIN_REQUIRES_OTP = True
 
+# Leaving: what a deleted account's trade history becomes. "delete" removes its orders, fills and
+# snapshots with the account; "anonymous" keeps them detached from any person (no email, IP, key or name).
+ONECLICK_RETENTION = env.str("ONECLICK_RETENTION", default="delete")
+if ONECLICK_RETENTION not in ("delete", "anonymous"):
+    raise ImproperlyConfigured("ONECLICK_RETENTION must be delete or anonymous.")
+
 # Alerts: the outbox, its channels and Telegram.
 # Identical alerts (same dedupe key) within this many seconds are merged, not sent again.
 ALERTS_DEDUPE_WINDOW_SECONDS = env.int("ALERTS_DEDUPE_WINDOW_SECONDS", default=3600)
@@ -326,3 +377,31 @@ ALERTS_UNUSUAL_VOLUME_FACTOR = env.float("ALERTS_UNUSUAL_VOLUME_FACTOR", default
 TELEGRAM_WEBHOOK_SECRET = env.str("TELEGRAM_WEBHOOK_SECRET", default="")
 # The bot's @username (without @), for the linking deep link t.me/<username>?start=<token>.
 TELEGRAM_BOT_USERNAME = env.str("TELEGRAM_BOT_USERNAME", default="")
+
+# Re-authentication, security notices and sessions.
+# A sensitive change (email addresses, turning 2FA off, new backup codes, linking or re-enabling a key) needs the
+# password confirmed within this many seconds (allauth's reauthentication), plus a fresh one-time code in the form
+# when 2FA is on. Changing the password asks for the current one and the code.
+ACCOUNT_REAUTHENTICATION_REQUIRED = True
+ACCOUNT_REAUTHENTICATION_TIMEOUT = env.int("ACCOUNT_REAUTHENTICATION_TIMEOUT", default=300)
+ACCOUNT_FORMS = {
+    **ACCOUNT_FORMS,
+    "add_email": "oneclick.forms.AddEmailForm",
+    "change_password": "oneclick.forms.ChangePasswordForm",
+}
+# Every change to the account's sign-in (password, email addresses, 2FA, backup codes, keys) and every sign-in
+# from a browser not seen before is told by email (to the old address too when the address changes).
+ACCOUNT_EMAIL_NOTIFICATIONS = True
+# Active sessions, listed with their browser, IP and last request, each one can be ended (/accounts/sessions/).
+# allauth's usersessions; its activity is recorded by SessionActivityMiddleware, once a minute per session
+# (allauth's own middleware would write at every request).
+INSTALLED_APPS.insert(INSTALLED_APPS.index("allauth.account") + 1, "allauth.usersessions")
+MIDDLEWARE.insert(MIDDLEWARE.index("oneclick.middleware.SecondFactorMiddleware"),
+                  "oneclick.middleware.SessionActivityMiddleware")
+MIDDLEWARE.insert(MIDDLEWARE.index("oneclick.middleware.SecondFactorMiddleware") + 1,
+                  "oneclick.middleware.KnownDeviceMiddleware")
+USERSESSIONS_TRACK_ACTIVITY = True
+# A session (staff's included) with no request for this many minutes is signed out: sessions expire this long
+# after their last save, and an active one is saved once a minute.
+SESSION_IDLE_MINUTES = env.int("SESSION_IDLE_MINUTES", default=60)
+SESSION_COOKIE_AGE = SESSION_IDLE_MINUTES * 60

@@ -1,4 +1,4 @@
-"""A local exchange that speaks the Binance Spot REST API subset ccxt uses.
+"""A local exchange that speaks the REST APIs the ccxt classes of several venues use (Binance, Binance.US).
 
 A separate system living in this repository: its own process, its own state
 on disk, no Django. Start it with ``python -m paperexchange serve``.

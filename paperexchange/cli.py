@@ -14,6 +14,7 @@ import urllib.request
 from . import config as config_mod
 from . import store
 from .errors import ControlError
+from .fees import BNB_FEE_VENUES
 
 DEFAULT_URL = "http://127.0.0.1:8100"
 
@@ -53,9 +54,18 @@ def cmd_serve(args):
 
 
 def cmd_account_create(args):
+    venue = config_mod.venue_name(args.venue)
     conn = store.connect(_data_dir(args))
-    account_id = store.account_create(conn, args.balance or [])
-    _print(args, {"account": account_id}, account_id)
+    account_id = store.account_create(conn, args.balance or [], venue=venue, bnb_fees=args.bnb_fees)
+    _print(args, {"account": account_id, "venue": venue, "bnb_fees": args.bnb_fees}, account_id)
+
+
+def cmd_account_update(args):
+    conn = store.connect(_data_dir(args))
+    if args.bnb_fees is None:
+        raise ControlError("nothing to change: give --bnb-fees or --no-bnb-fees")
+    on = store.account_set_bnb_fees(conn, args.account, args.bnb_fees)
+    _print(args, {"account": int(args.account), "bnb_fees": on}, f"bnb_fees={'on' if on else 'off'}")
 
 
 def cmd_account_show(args):
@@ -67,10 +77,15 @@ def cmd_account_show(args):
     if not store.account_exists(conn, account_id):
         raise ControlError(f"no account {account_id}")
     balances = {a: {"free": str(f), "locked": str(lk)} for a, (f, lk) in store.balances_of(conn, account_id).items()}
-    payload = {"account": account_id, "balances": balances, "keys": store.keys_of_account(conn, account_id)}
+    payload = {"account": account_id, "venue": store.account_venue(conn, account_id),
+               "bnb_fees": store.account_bnb_fees(conn, account_id), "balances": balances,
+               "keys": store.keys_of_account(conn, account_id)}
     if args.json:
         print(json.dumps(payload))
     else:
+        print(f"venue\t{payload['venue']}")
+        if payload["venue"] in BNB_FEE_VENUES:
+            print(f"bnb_fees\t{'on' if payload['bnb_fees'] else 'off'}")
         for asset, b in sorted(balances.items()):
             print(f"{asset}\tfree={b['free']}\tlocked={b['locked']}")
         for key in payload["keys"]:
@@ -89,7 +104,7 @@ def cmd_key_create(args):
         print(f"api_key: {result['api_key']}")
         if "secret" in result:
             print(f"secret: {result['secret']}")
-        else:
+        elif "private_key" in result:
             print("private_key:")
             print(result["private_key"], end="")
 
@@ -223,7 +238,8 @@ def build_parser():
                         help="state directory (default $PAPEREXCHANGE_DATA or var/paperexchange)")
     common.add_argument("--json", action="store_true", help="machine-readable output")
 
-    parser = Parser(prog="python -m paperexchange", description="A local Binance Spot-compatible paper exchange.")
+    parser = Parser(prog="python -m paperexchange",
+                    description="A local paper exchange speaking Binance's, Binance.US's (and later other venues') APIs.")
     parser.add_argument("--data", help="state directory (default $PAPEREXCHANGE_DATA or var/paperexchange)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
@@ -238,15 +254,27 @@ def build_parser():
                                                                              parser_class=Parser)
     p = account.add_parser("create", parents=[common], help="create an account; prints its id")
     p.add_argument("--balance", action="append", metavar="ASSET=AMOUNT", help="starting balance, repeatable")
+    p.add_argument("--venue", default=config_mod.DEFAULT_VENUE,
+                   help=f"the venue the account belongs to: {', '.join(config_mod.VENUES)} (default binance)")
+    p.add_argument("--bnb-fees", action="store_true",
+                   help=f"pay fees in BNB when the account holds enough ({', '.join(BNB_FEE_VENUES)} only)")
     p.set_defaults(func=cmd_account_create)
+    p = account.add_parser("update", parents=[common], help="change an account's settings")
+    p.add_argument("account")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--bnb-fees", dest="bnb_fees", action="store_true", default=None, help="pay fees in BNB")
+    g.add_argument("--no-bnb-fees", dest="bnb_fees", action="store_false", help="pay fees as usual")
+    p.set_defaults(func=cmd_account_update)
     p = account.add_parser("show", parents=[common], help="balances and keys of an account")
     p.add_argument("account")
     p.set_defaults(func=cmd_account_show)
 
     key = sub.add_parser("key", help="API keys").add_subparsers(dest="action", required=True, parser_class=Parser)
-    p = key.add_parser("create", parents=[common], help="create a key; prints the key and its secret once")
+    p = key.add_parser("create", parents=[common], help="create a key of the account's venue; prints the key and "
+                                                         "its secret once (One Trading: the token alone)")
     p.add_argument("--account", required=True)
-    p.add_argument("--ed25519", action="store_true", help="an Ed25519 key (prints the private key in PEM)")
+    p.add_argument("--ed25519", action="store_true",
+                   help="an Ed25519 key, Binance venues only (prints the private key in PEM)")
     p.add_argument("--can-withdraw", action="store_true")
     p.add_argument("--no-trade", action="store_true", help="read-only key")
     p.add_argument("--ip", action="append", help="allowed source IP, repeatable or comma-separated")

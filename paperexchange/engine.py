@@ -7,8 +7,27 @@ it directly.
 Money rules: a buy pays ``price * qty`` in the quote asset and receives ``qty``
 minus the commission in the base asset; a sell pays ``qty`` and receives
 ``price * qty`` minus the commission. The commission is charged in the asset
-received and reported on each fill. A resting limit order locks exactly what it
-will spend. Nothing else ever changes a balance.
+received and reported on each fill. A venue whose ``fee_asset`` is "quote"
+(Kraken, Bitvavo) charges it in the quote asset instead: a buy there pays
+``price * qty`` plus the commission and receives all of ``qty``; a sell is the
+same either way. The rule is fixed on each order when it is placed
+(``orders.fee_asset``). A resting limit order locks exactly what it will spend,
+its commission included. Nothing else ever changes a balance.
+
+Fees in a third asset (fees.py): on a Binance account paying fees in BNB the
+commission of a fill is charged in BNB instead, when the free BNB covers it;
+on Kraken, KFEE fee credits pay for it. Either is decided when the fill is
+booked, after the trade's own money moved; a resting buy whose locked fee was
+not needed gets it back as free.
+
+Venues: every account belongs to one; an order or query for a symbol the
+account's venue does not list is an unknown symbol (``kind`` "unknown_symbol").
+
+Order requests use Binance's parameter names (``symbol``, ``side``, ``type``,
+``timeInForce``, ``quantity``, ``quoteOrderQty``, ``price``,
+``newClientOrderId``, ``orderId``, ``origClientOrderId``) as the engine's own
+vocabulary: a dialect of another venue translates its request into them.
+Errors are ``BinanceError`` with a venue-neutral ``kind`` (see errors.py).
 """
 
 import re
@@ -16,9 +35,11 @@ import secrets
 import string
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 
-from .errors import BinanceError, bad_param, filter_failure, illegal_param, insufficient_balance, invalid_symbol
+from .errors import (BinanceError, bad_param, duplicate_order, filter_failure, illegal_param, insufficient_balance,
+                     invalid_symbol, unknown_order)
+from .fees import PAYERS, Fee
 from .market import Market, fmt
-from .store import transaction
+from .store import account_bnb_fees, account_venue, transaction
 
 ZERO = Decimal(0)
 EIGHT = Decimal("1e-8")
@@ -26,6 +47,7 @@ CLIENT_ID_RE = re.compile(r"^[a-zA-Z0-9\-_]{1,36}$")
 NUMBER_RE = re.compile(r"^([0-9]{1,20})(\.[0-9]{1,20})?$")
 ID_ALPHABET = string.ascii_letters + string.digits
 DAY_MS = 86400000
+BRIDGES = ("USDT", "USDC", "USD")  # what a value goes through when no market joins its two assets
 
 
 def dstr(value: Decimal) -> str:
@@ -61,22 +83,83 @@ def new_client_id():
 
 
 class Engine:
-    def __init__(self, conn, market: Market, fee_rate=Decimal("0.001")):
+    def __init__(self, conn, market: Market, fee_rate=Decimal("0.001"), venues=None):
+        """``venues``: {venue: {"symbols": [...], "fee_asset": "received"|"quote"}} (config "venues");
+        None lets every venue trade every symbol with the fee in the asset received."""
         self.conn = conn
         self.market = market
         self.fee_rate = Decimal(str(fee_rate))
+        self.venues = venues
+        self._venue_symbols = {v: frozenset(spec["symbols"]) for v, spec in (venues or {}).items()}
+        self._account_venues = {}  # an account never changes venue
+        self._pairs = {(sym.base, sym.quote): name for name, sym in market.symbols.items()}
+
+    # venues -------------------------------------------------------------------
+    def venue_of(self, account_id):
+        venue = self._account_venues.get(account_id)
+        if venue is None:
+            venue = self._account_venues[account_id] = account_venue(self.conn, account_id)
+        return venue
+
+    def venue_symbols(self, venue):
+        """The symbols ``venue`` lists, in configuration order."""
+        if self.venues is None:
+            return list(self.market.symbols)
+        return list(self.venues[venue]["symbols"])
+
+    def fee_asset(self, venue):
+        return "received" if self.venues is None else self.venues[venue]["fee_asset"]
+
+    def lists(self, venue, name):
+        return self.venues is None or name in self._venue_symbols.get(venue, ())
+
+    def _convert(self, amount, from_asset, to_asset, venue, now):
+        """``amount`` of ``from_asset`` in ``to_asset`` at the current price of a market the venue lists, or None."""
+        name = self._pairs.get((from_asset, to_asset))
+        if name is not None and self.lists(venue, name):
+            return amount * self.market.price(name, now)
+        name = self._pairs.get((to_asset, from_asset))
+        if name is not None and self.lists(venue, name):
+            return amount / self.market.price(name, now)
+        return None
+
+    def value_in(self, amount, from_asset, to_asset, venue, now):
+        """What ``amount`` of ``from_asset`` is worth in ``to_asset`` on ``venue`` now: through a market joining
+        the two, else through USDT, USDC or USD (the first that joins both); None if nothing does."""
+        if from_asset == to_asset:
+            return amount
+        value = self._convert(amount, from_asset, to_asset, venue, now)
+        if value is not None:
+            return value
+        for bridge in BRIDGES:
+            if bridge in (from_asset, to_asset):
+                continue
+            middle = self._convert(amount, from_asset, bridge, venue, now)
+            value = None if middle is None else self._convert(middle, bridge, to_asset, venue, now)
+            if value is not None:
+                return value
+        return None
+
+    def bnb_fees(self, account_id):
+        """Whether the account pays its fees in BNB (only a Binance venue's account can)."""
+        payer = PAYERS.get(self.venue_of(account_id))
+        return payer is not None and payer.opt_in and account_bnb_fees(self.conn, account_id)
 
     # helpers ----------------------------------------------------------------
-    def symbol(self, params, required=True):
+    def symbol(self, params, required=True, venue=None):
+        """The symbol named by ``params["symbol"]``; with ``venue``, only one that venue lists."""
         name = params.get("symbol")
         if not name:
             if required:
                 raise bad_param("symbol")
             return None
         sym = self.market.symbols.get(name.upper()) if name.isupper() else None
-        if sym is None:
+        if sym is None or (venue is not None and not self.lists(venue, sym.symbol)):
             raise invalid_symbol()
         return sym
+
+    def _symbol_of(self, account_id, params, required=True):
+        return self.symbol(params, required, venue=self.venue_of(account_id))
 
     def _balance(self, account_id, asset):
         row = self.conn.execute("SELECT free, locked FROM balances WHERE account_id = ? AND asset = ?",
@@ -96,40 +179,79 @@ class Engine:
     def _commission(self, amount):
         return (amount * self.fee_rate).quantize(EIGHT, rounding=ROUND_UP)
 
-    def _fill(self, account_id, order_id, sym, side, price, qty, now, maker, from_locked=False):
-        """Book one fill: move the money, write the trade, return the fill dict."""
+    def _spend(self, side, price, qty, fee_asset):
+        """What an order of ``qty`` at ``price`` takes from the account: quote for a buy, base for a sell."""
+        if side != "BUY":
+            return qty
+        cost = price * qty
+        return cost + self._commission(cost) if fee_asset == "quote" else cost
+
+    def _fill(self, account_id, order_id, sym, side, price, qty, now, maker, from_locked=False, fee_asset="received"):
+        """Book one fill: move the money, pay the commission, write the trade, return the fill dict."""
         quote_qty = price * qty
-        if side == "BUY":
-            commission, commission_asset = self._commission(qty), sym.base
-            if from_locked:
-                self._adjust(account_id, sym.quote, d_locked=-quote_qty)
-            else:
-                self._adjust(account_id, sym.quote, d_free=-quote_qty)
-            self._adjust(account_id, sym.base, d_free=qty - commission)
+        buy = side == "BUY"
+        spent_asset, spent, got_asset, got = (sym.quote, quote_qty, sym.base, qty) if buy else \
+            (sym.base, qty, sym.quote, quote_qty)
+        if buy and fee_asset != "quote":
+            usual = Fee.usual(self._commission(qty), sym.base)
         else:
-            commission, commission_asset = self._commission(quote_qty), sym.quote
-            if from_locked:
-                self._adjust(account_id, sym.base, d_locked=-qty)
-            else:
-                self._adjust(account_id, sym.base, d_free=-qty)
-            self._adjust(account_id, sym.quote, d_free=quote_qty - commission)
+            usual = Fee.usual(self._commission(quote_qty), sym.quote)
+        # a resting buy paying its fee in the quote locked the fee with the cost: unlock both, pay the fee from free
+        locked_fee = usual.commission if from_locked and buy and fee_asset == "quote" else ZERO
+        moves = {}  # asset: [d_free, d_locked]
+
+        def move(asset, d_free=ZERO, d_locked=ZERO):
+            change = moves.setdefault(asset, [ZERO, ZERO])
+            change[0] += d_free
+            change[1] += d_locked
+
+        if from_locked:
+            move(spent_asset, d_free=locked_fee, d_locked=-(spent + locked_fee))
+        else:
+            move(spent_asset, d_free=-spent)
+        move(got_asset, d_free=got)
+        fee = self._fee(account_id, sym, quote_qty, usual, now,
+                        free=lambda asset: self._balance(account_id, asset)[0] + moves.get(asset, (ZERO,))[0])
+        move(fee.asset, d_free=-fee.charged)
+        if fee.credit:
+            move(fee.credit_asset, d_free=-fee.credit)
+        for asset, (d_free, d_locked) in moves.items():
+            if d_free or d_locked:
+                self._adjust(account_id, asset, d_free, d_locked)
         cur = self.conn.execute(
             "INSERT INTO trades (account_id, symbol, order_id, price, qty, quote_qty, commission, commission_asset,"
-            " time_ms, is_buyer, is_maker) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (account_id, sym.symbol, order_id, dstr(price), dstr(qty), dstr(quote_qty), dstr(commission),
-             commission_asset, now, int(side == "BUY"), int(maker)))
-        return {"price": fmt(price), "qty": fmt(qty), "commission": fmt(commission),
-                "commissionAsset": commission_asset, "tradeId": cur.lastrowid}
+            " time_ms, is_buyer, is_maker, credit_asset, credit, credit_covers)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (account_id, sym.symbol, order_id, dstr(price), dstr(qty), dstr(quote_qty), dstr(fee.commission),
+             fee.asset, now, int(buy), int(maker), fee.credit_asset, dstr(fee.credit), dstr(fee.covers)))
+        return {"price": fmt(price), "qty": fmt(qty), "commission": fmt(fee.commission),
+                "commissionAsset": fee.asset, "tradeId": cur.lastrowid}
+
+    def _fee(self, account_id, sym, quote_qty, usual, now, free):
+        """How the fill's ``usual`` commission is paid on the account's venue (fees.py)."""
+        venue = self.venue_of(account_id)
+        payer = PAYERS.get(venue)
+        if payer is None:
+            return usual
+        return payer.pay(usual, quote=sym.quote, quote_value=quote_qty, fee_rate=self.fee_rate,
+                         opted_in=not payer.opt_in or account_bnb_fees(self.conn, account_id),
+                         value_in=lambda amount, a, b: self.value_in(amount, a, b, venue, now), free=free)
 
     # placing ------------------------------------------------------------------
-    def place_order(self, account_id, params, now, reject=None):
+    def place_order(self, account_id, params, now, reject=None, dry_run=False):
         """Validate and execute a new order. Returns (order row, fills, response type).
 
         ``reject`` is an optional BinanceError (or a callable returning one or
-        None) raised after every check passed (the "reject next order" fault
-        and /order/test), so a rejected order changes nothing.
+        None) raised after every check passed (the "reject next order" fault),
+        so a rejected order changes nothing.
+
+        ``dry_run`` (Binance's /order/test) runs only the checks made before an
+        order reaches the matching engine, parameters and filters, and returns
+        (None, [], response type): no balance, open-order count, duplicate id or
+        post-only check, nothing written.
         """
-        sym = self.symbol(params)
+        sym = self._symbol_of(account_id, params)
+        fee_asset = self.fee_asset(self.venue_of(account_id))
         side = params.get("side")
         if not side:
             raise bad_param("side")
@@ -186,10 +308,15 @@ class Engine:
             if otype == "MARKET" and qty > sym.market_max_qty:
                 raise filter_failure("MARKET_LOT_SIZE")
         with transaction(self.conn):
-            if self.conn.execute("SELECT 1 FROM orders WHERE account_id = ? AND client_order_id = ? AND status = 'NEW'",
-                                 (account_id, client_id)).fetchone():
-                raise BinanceError(-2010, "Duplicate order sent.")
+            if not dry_run and self.conn.execute(
+                    "SELECT 1 FROM orders WHERE account_id = ? AND client_order_id = ? AND status = 'NEW'",
+                    (account_id, client_id)).fetchone():
+                raise duplicate_order()
             self._match_account(account_id, now)
+            if not dry_run and self._open_count(account_id, sym.symbol) >= sym.max_num_orders:
+                # Binance: "Accounts that have 200 or more open orders on a symbol will not be able to place
+                # new orders on that symbol until the open order count is below 200", market orders included
+                raise BinanceError(-2010, "Filter failure: MAX_NUM_ORDERS", kind="filter")
             bid, ask = self.market.book_top(sym.symbol, now)
             if otype == "MARKET":
                 exec_price = self.market.execution_price(sym.symbol, side, qty if qty is not None else
@@ -208,8 +335,8 @@ class Engine:
                 if price * qty < sym.min_notional:
                     raise filter_failure("NOTIONAL")
                 marketable = (price >= sym.price_of(ask)) if side == "BUY" else (price <= sym.price_of(bid))
-                if otype == "LIMIT_MAKER" and marketable:
-                    raise BinanceError(-2010, "Order would immediately match and take.")
+                if otype == "LIMIT_MAKER" and marketable and not dry_run:
+                    raise BinanceError(-2010, "Order would immediately match and take.", kind="would_take")
                 if marketable:
                     exec_price = self.market.execution_price(sym.symbol, side, qty, now)
                     fill_price = min(price, exec_price) if side == "BUY" else max(price, exec_price)
@@ -220,7 +347,9 @@ class Engine:
                     fill_price, rests, status = None, True, "NEW"
             # the money check: what the order would spend, at its limit price for limit orders
             spend_asset = sym.quote if side == "BUY" else sym.base
-            spend = (price if price is not None else fill_price) * qty if side == "BUY" else qty
+            spend = self._spend(side, price if price is not None else fill_price, qty, fee_asset)
+            if dry_run:
+                return None, [], resp_type
             if status != "EXPIRED" and self._balance(account_id, spend_asset)[0] < spend:
                 raise insufficient_balance()
             if reject is not None:
@@ -231,16 +360,17 @@ class Engine:
             cur = self.conn.execute(
                 "INSERT INTO orders (account_id, symbol, client_order_id, side, type, time_in_force, price, orig_qty,"
                 " orig_quote_qty, executed_qty, cum_quote, status, lock_asset, lock_amount, time_ms, update_ms,"
-                " checked_min) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, '0', '0', ?, ?, ?, ?, ?, ?)",
+                " checked_min, fee_asset) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, '0', '0', ?, ?, ?, ?, ?, ?, ?)",
                 (account_id, sym.symbol, client_id, side, otype, tif or "GTC",
                  dstr(price or ZERO), dstr(qty), dstr(quote_qty or ZERO), status, spend_asset if rests else None,
-                 dstr(lock_amount), now, now, now // 60000))
+                 dstr(lock_amount), now, now, now // 60000, fee_asset))
             order_id = cur.lastrowid
             fills = []
             if rests:
                 self._adjust(account_id, spend_asset, d_free=-lock_amount, d_locked=lock_amount)
             elif status == "FILLED":
-                fills.append(self._fill(account_id, order_id, sym, side, fill_price, qty, now, maker=False))
+                fills.append(self._fill(account_id, order_id, sym, side, fill_price, qty, now, maker=False,
+                                        fee_asset=fee_asset))
                 self.conn.execute("UPDATE orders SET executed_qty = ?, cum_quote = ? WHERE id = ?",
                                   (dstr(qty), dstr(fill_price * qty), order_id))
             row = self._order_row(order_id)
@@ -249,8 +379,10 @@ class Engine:
     def foreign_trade(self, account_id, symbol, side, qty: Decimal, price: Decimal = None, now=None):
         """A filled order on the account that no API client placed (a web or stolen-key trade)."""
         sym = self.market.symbols.get(symbol)
-        if sym is None:
+        venue = self.venue_of(account_id)
+        if sym is None or not self.lists(venue, symbol):
             raise invalid_symbol()
+        fee_asset = self.fee_asset(venue)
         if side not in ("BUY", "SELL"):
             raise BinanceError(-1117, "Invalid side.")
         if qty <= 0 or qty % sym.step:
@@ -260,18 +392,22 @@ class Engine:
             if price is None:
                 price = self.market.execution_price(symbol, side, qty, now)
             spend_asset = sym.quote if side == "BUY" else sym.base
-            if self._balance(account_id, spend_asset)[0] < (price * qty if side == "BUY" else qty):
+            if self._balance(account_id, spend_asset)[0] < self._spend(side, price, qty, fee_asset):
                 raise insufficient_balance()
             cur = self.conn.execute(
                 "INSERT INTO orders (account_id, symbol, client_order_id, side, type, time_in_force, price, orig_qty,"
                 " orig_quote_qty, executed_qty, cum_quote, status, lock_asset, lock_amount, time_ms, update_ms,"
-                " checked_min, origin) VALUES (?, ?, ?, ?, 'LIMIT', 'GTC', ?, ?, '0', ?, ?, 'FILLED', NULL, '0', ?, ?,"
-                " ?, 'foreign')",
+                " checked_min, origin, fee_asset) VALUES (?, ?, ?, ?, 'LIMIT', 'GTC', ?, ?, '0', ?, ?, 'FILLED', NULL,"
+                " '0', ?, ?, ?, 'foreign', ?)",
                 (account_id, symbol, "web_" + secrets.token_hex(16), side, dstr(price), dstr(qty), dstr(qty),
-                 dstr(price * qty), now, now, now // 60000))
-            fill = self._fill(account_id, cur.lastrowid, sym, side, price, qty, now, maker=False)
+                 dstr(price * qty), now, now, now // 60000, fee_asset))
+            fill = self._fill(account_id, cur.lastrowid, sym, side, price, qty, now, maker=False, fee_asset=fee_asset)
             row = self._order_row(cur.lastrowid)
         return row, [fill]
+
+    def _open_count(self, account_id, symbol):
+        return self.conn.execute("SELECT COUNT(*) FROM orders WHERE account_id = ? AND symbol = ? AND status = 'NEW'",
+                                 (account_id, symbol)).fetchone()[0]
 
     # resting orders -------------------------------------------------------
     def match_account(self, account_id, now):
@@ -294,7 +430,8 @@ class Engine:
             fill_time = min(now, hit_min * 60000 + 59999) if hit_min < now_min else now
             fill_time = max(fill_time, row["time_ms"])
             qty, price = Decimal(row["orig_qty"]), Decimal(row["price"])
-            self._fill(account_id, row["id"], sym, row["side"], price, qty, fill_time, maker=True, from_locked=True)
+            self._fill(account_id, row["id"], sym, row["side"], price, qty, fill_time, maker=True, from_locked=True,
+                       fee_asset=row["fee_asset"])
             self.conn.execute(
                 "UPDATE orders SET status = 'FILLED', executed_qty = ?, cum_quote = ?, lock_amount = '0',"
                 " update_ms = ?, checked_min = ? WHERE id = ?",
@@ -329,36 +466,42 @@ class Engine:
         return self.conn.execute("SELECT * FROM orders WHERE id = ?", (order_id,)).fetchone()
 
     def find_order(self, account_id, sym, params, unknown):
+        """An order of the account by ``orderId`` or ``origClientOrderId``, in ``sym`` (None: in any symbol).
+
+        A client order id may be used again once its order is no longer open
+        (as on Binance); the lookup prefers the open order, then the newest.
+        """
         order_id = parse_int(params, "orderId")
         client_id = params.get("origClientOrderId")
         if order_id is None and not client_id:
             raise BinanceError(-1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!")
+        symbol_clause, symbol_args = (" AND symbol = ?", (sym.symbol,)) if sym is not None else ("", ())
         if order_id is not None:
-            row = self.conn.execute("SELECT * FROM orders WHERE id = ? AND account_id = ? AND symbol = ?",
-                                    (order_id, account_id, sym.symbol)).fetchone()
+            row = self.conn.execute("SELECT * FROM orders WHERE id = ? AND account_id = ?" + symbol_clause,
+                                    (order_id, account_id, *symbol_args)).fetchone()
             if row is not None and client_id and row["client_order_id"] != client_id:
                 row = None
         else:
             row = self.conn.execute(
-                "SELECT * FROM orders WHERE account_id = ? AND client_order_id = ? AND symbol = ?"
-                " ORDER BY (status = 'NEW') DESC, id DESC LIMIT 1", (account_id, client_id, sym.symbol)).fetchone()
+                "SELECT * FROM orders WHERE account_id = ? AND client_order_id = ?" + symbol_clause +
+                " ORDER BY (status = 'NEW') DESC, id DESC LIMIT 1", (account_id, client_id, *symbol_args)).fetchone()
         if row is None:
             raise unknown
         return row
 
     def get_order(self, account_id, params, now):
-        sym = self.symbol(params)
+        sym = self._symbol_of(account_id, params)
         self.match_account(account_id, now)
-        return self.find_order(account_id, sym, params, BinanceError(-2013, "Order does not exist."))
+        return self.find_order(account_id, sym, params, unknown_order())
 
     def cancel_order(self, account_id, params, now):
-        sym = self.symbol(params)
+        sym = self._symbol_of(account_id, params)
         cancel_id = params.get("newClientOrderId") or new_client_id()
         with transaction(self.conn):
             self._match_account(account_id, now)
-            row = self.find_order(account_id, sym, params, BinanceError(-2011, "Unknown order sent."))
+            row = self.find_order(account_id, sym, params, unknown_order(cancel=True))
             if row["status"] != "NEW":
-                raise BinanceError(-2011, "Unknown order sent.")
+                raise unknown_order(cancel=True)
             if row["lock_asset"]:
                 amount = Decimal(row["lock_amount"])
                 self._adjust(account_id, row["lock_asset"], d_free=amount, d_locked=-amount)
@@ -368,7 +511,7 @@ class Engine:
         return row, cancel_id
 
     def open_orders(self, account_id, params, now):
-        sym = self.symbol(params, required=False)
+        sym = self._symbol_of(account_id, params, required=False)
         self.match_account(account_id, now)
         if sym is None:
             return self.conn.execute("SELECT * FROM orders WHERE account_id = ? AND status = 'NEW' ORDER BY id",
@@ -394,14 +537,14 @@ class Engine:
         return start, end, limit
 
     def all_orders(self, account_id, params, now):
-        sym = self.symbol(params)
+        sym = self._symbol_of(account_id, params)
         self.match_account(account_id, now)
         start, end, limit = self._window(params)
         from_id = parse_int(params, "orderId")
         return self._select("orders", account_id, sym.symbol, from_id, start, end, limit)
 
     def my_trades(self, account_id, params, now):
-        sym = self.symbol(params)
+        sym = self._symbol_of(account_id, params)
         self.match_account(account_id, now)
         start, end, limit = self._window(params)
         from_id = parse_int(params, "fromId")

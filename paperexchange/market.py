@@ -60,6 +60,8 @@ class Symbol:
     spread_bps: float = 1.0
     walk: str = ""
     index: int = 0
+    jumps_per_day: float = None  # None: the market-wide rate
+    max_num_orders: int = 200  # open orders an account may hold on the symbol (Binance's MAX_NUM_ORDERS)
     # derived
     tick_places: int = field(init=False)
     step_places: int = field(init=False)
@@ -80,6 +82,8 @@ class Symbol:
             min_notional=Decimal(str(spec["min_notional"])), volume=Decimal(str(spec["volume"])),
             vol=float(spec.get("vol", 0.6)), spread_bps=float(spec.get("spread_bps", 1.0)),
             walk=spec.get("walk") or spec["base"], index=index,
+            jumps_per_day=None if spec.get("jumps_per_day") is None else float(spec["jumps_per_day"]),
+            max_num_orders=int(spec.get("max_num_orders", 200)),
         )
 
     @property
@@ -107,7 +111,7 @@ class Symbol:
              "minTrailingBelowDelta": 10, "maxTrailingBelowDelta": 2000},
             {"filterType": "NOTIONAL", "minNotional": fmt(self.min_notional), "applyMinToMarket": True,
              "maxNotional": fmt(Decimal(9000000)), "applyMaxToMarket": False, "avgPriceMins": 5},
-            {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 200},
+            {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": self.max_num_orders},
             {"filterType": "MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": 5},
         ]
 
@@ -275,7 +279,8 @@ class Market:
         for i, spec in enumerate(specs):
             sym = Symbol.from_spec(spec, i)
             self.symbols[sym.symbol] = sym
-            self.paths[sym.symbol] = PricePath(sym, seed, drift, jumps_per_day, jump_size)
+            jumps = jumps_per_day if sym.jumps_per_day is None else sym.jumps_per_day
+            self.paths[sym.symbol] = PricePath(sym, seed, drift, jumps, jump_size)
         self.slippage_bps = slippage_bps
         self.moves = {}  # symbol -> sorted list of (from_minute, factor)
         self.extra_volume = {}  # symbol -> {minute: units}

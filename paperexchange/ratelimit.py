@@ -4,7 +4,8 @@ Weight is counted per source IP in fixed one-minute windows (as Binance resets
 ``X-MBX-USED-WEIGHT-1M`` on the minute). A client that keeps sending after a 429
 in the same window is banned with 418 for ``ban_seconds``, doubling at each
 new ban up to ``ban_max_seconds``. Orders are counted per account in fixed
-10-second and one-day windows.
+10-second and one-day windows; a venue that counts only the orders it accepts (Binance) checks
+with ``check_order`` before placing and counts with ``count_order`` once the order is placed.
 """
 
 import math
@@ -94,8 +95,7 @@ class RateLimiter:
         cday = st[3] if st[2] == now_ms // 86400000 else 0
         return c10, cday
 
-    def charge_order(self, account_id, now_ms):
-        """Count one new order. Returns (count 10s, count 1d, error or None)."""
+    def _order_window(self, account_id, now_ms):
         st = self.accounts.get(account_id)
         w10, wday = now_ms // 10000, now_ms // 86400000
         if st is None:
@@ -104,16 +104,33 @@ class RateLimiter:
             st[0], st[1] = w10, 0
         if st[2] != wday:
             st[2], st[3] = wday, 0
+        return st
+
+    def check_order(self, account_id, now_ms):
+        """Whether one more order fits, without counting it. Returns (count 10s, count 1d, error or None)."""
+        st = self._order_window(account_id, now_ms)
         if st[1] + 1 > self.limits["orders_per_10s"]:
-            retry = math.ceil(((w10 + 1) * 10000 - now_ms) / 1000)
+            retry = math.ceil(((st[0] + 1) * 10000 - now_ms) / 1000)
             return st[1], st[3], BinanceError(
                 -1015, f"Too many new orders; current limit is {self.limits['orders_per_10s']} orders per 10 SECOND.",
                 status=429, headers={"Retry-After": str(retry)})
         if st[3] + 1 > self.limits["orders_per_day"]:
-            retry = math.ceil(((wday + 1) * 86400000 - now_ms) / 1000)
+            retry = math.ceil(((st[2] + 1) * 86400000 - now_ms) / 1000)
             return st[1], st[3], BinanceError(
                 -1015, f"Too many new orders; current limit is {self.limits['orders_per_day']} orders per 1 DAY.",
                 status=429, headers={"Retry-After": str(retry)})
+        return st[1], st[3], None
+
+    def count_order(self, account_id, now_ms):
+        """Count one order. Returns (count 10s, count 1d)."""
+        st = self._order_window(account_id, now_ms)
         st[1] += 1
         st[3] += 1
-        return st[1], st[3], None
+        return st[1], st[3]
+
+    def charge_order(self, account_id, now_ms):
+        """Check and count one new order. Returns (count 10s, count 1d, error or None)."""
+        c10, cday, err = self.check_order(account_id, now_ms)
+        if err is not None:
+            return c10, cday, err
+        return (*self.count_order(account_id, now_ms), None)

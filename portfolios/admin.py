@@ -10,7 +10,9 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.template.response import TemplateResponse
 
-from portfolios import services
+from oneclick.lib.clock import db_now
+from portfolios import selectors, services
+from portfolios.execution import orders_stuck, waits_for
 from portfolios.forms import KillSwitchForm
 from portfolios.models import (
     Balance,
@@ -21,6 +23,8 @@ from portfolios.models import (
     Order,
     Position,
     SignalDecision,
+    StrategyExecution,
+    StuckOrder,
     TradeCursor,
 )
 
@@ -183,6 +187,64 @@ class OrderAdmin(ReadOnlyAdmin):
     inlines = [FillInline]
 
 
+@admin.register(StuckOrder)
+class StuckOrderAdmin(OrderAdmin):
+    """Orders not resolved minutes after they were written, and what each waits for."""
+
+    list_display = ("created", "bot", "market", "side", "quantity", "state", "client_order_id", "attempts",
+                    "waits_for", "error")
+
+    def get_queryset(self, request):
+        return orders_stuck(now=db_now()).select_related("bot", "bot__owner")
+
+    @admin.display(description="waits for")
+    def waits_for(self, order):
+        return waits_for(order)
+
+
+@admin.register(StrategyExecution)
+class StrategyExecutionAdmin(ReadOnlyAdmin):
+    """Slippage and signal-to-fill time of each strategy's last filled orders, all bots together."""
+
+    list_display = ("name", "exchange", "orders", "slippage_median", "slippage_p95", "latency_median", "latency_p95")
+    list_display_links = None
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).order_by("name")
+
+    def changelist_view(self, request, extra_context=None):
+        self._quality = {}
+        return super().changelist_view(request, extra_context)
+
+    def quality(self, strategy):
+        if strategy.pk not in self._quality:
+            orders = selectors.filled_signal_orders(signal__strategy=strategy)
+            self._quality[strategy.pk] = selectors.execution_quality(list(orders))
+        return self._quality[strategy.pk]
+
+    @admin.display(description="filled orders")
+    def orders(self, strategy):
+        return self.quality(strategy).orders
+
+    @admin.display(description="slippage median (bps)")
+    def slippage_median(self, strategy):
+        return self.quality(strategy).slippage_median
+
+    @admin.display(description="slippage p95 (bps)")
+    def slippage_p95(self, strategy):
+        return self.quality(strategy).slippage_p95
+
+    @admin.display(description="signal to fill median (s)")
+    def latency_median(self, strategy):
+        value = self.quality(strategy).latency_median
+        return None if value is None else round(value, 1)
+
+    @admin.display(description="signal to fill p95 (s)")
+    def latency_p95(self, strategy):
+        value = self.quality(strategy).latency_p95
+        return None if value is None else round(value, 1)
+
+
 @admin.register(Fill)
 class FillAdmin(ReadOnlyAdmin):
     list_display = ("traded_at", "key", "bot", "market", "side", "price", "quantity", "fee", "fee_asset", "foreign",
@@ -209,7 +271,7 @@ class BalanceAdmin(ReadOnlyAdmin):
 
 @admin.register(TradeCursor)
 class TradeCursorAdmin(ReadOnlyAdmin):
-    list_display = ("key", "market", "last_trade_id", "updated")
+    list_display = ("key", "market", "position", "updated")
     list_select_related = ("key",)
 
 

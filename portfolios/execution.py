@@ -1,51 +1,83 @@
-"""From a signal to at most one order, whatever crashes and duplicates happen.
+"""From a signal to at most one order, whatever crashes, duplicates, delays and clocks do.
 
 1. Guard: the signal is authentic, fresh, not replayed, for a running bot
    with an active key, in one of its markets, and its size passes the
    exchange's filters and the bot's limits. A refusal is a visible row
-   (:class:`SignalDecision`), never a silent drop.
+   (:class:`SignalDecision`), never a silent drop. A bot whose earlier order
+   in the same market is not resolved yet waits for it (:class:`Deferred`),
+   so a sell right after a buy sells what the buy got.
 2. Write ahead: the :class:`Order` row (``pending``) with a client order id
    derived from (bot, signal) is committed before anything is sent; a unique
    constraint makes a second delivery of the same task find it.
 3. Send outside any transaction, after winning a conditional update (so two
-   workers never send the same row). A lost answer is never retried blindly:
-   the order is looked up by its client order id first, and sent again (same
-   id) only when the exchange provably does not have it.
-4. Record the exchange's answer and its fills.
+   workers never send the same row). An order no longer wanted - its signal
+   superseded or expired, its bot paused or stopped, its key disabled - is
+   canceled with that reason instead, never sent late. Each request is
+   stamped with the exchange's clock and bound to the venue's request window
+   (Binance's recvWindow, Kraken's deadline, Bitvavo's access window); the row
+   keeps the moment after which it can no longer execute. A lost answer is
+   never retried blindly: the order is looked up by its client order id, and
+   sent again (same id) only when the exchange does not have it *and* that
+   moment has passed by the exchange's own clock.
+4. Record the exchange's answer and its fills; the bot's position follows at
+   once and a reconciliation of the account is queued.
 
-``orders_recover`` resolves rows a crash left ``pending`` or ``sent``.
+Ages and freshness are judged by the database's clock
+(:func:`oneclick.lib.clock.db_now`), never a worker's. ``orders_recover``
+resolves rows a crash or a lost answer left ``pending`` or ``sent`` and warns
+about orders still unresolved minutes after their signal.
 """
 
 import hashlib
 import logging
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone as dt_timezone
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
-from django.utils import timezone
+from django.db.models import F, Max, Q, Sum
+from django.db.models.functions import Coalesce, Now
 
+from exchanges import (
+    AuthFailed, ExchangeError, ExchangeRejected, InsufficientFunds, PermissionDenied, RateLimited, Transient,
+)
+from exchanges.markets import market_min_notional, market_min_quantity, market_step
 from keys.models import ExchangeKey
 from keys.services import KeyNotActive, key_auth_failure_record, key_exchange
-from portfolios import sizing
-from portfolios.gateway import AuthFailed, ExchangeError, ExchangeRejected, PermissionDenied, RateLimited, Transient
-from portfolios.models import Balance, Bot, Order, Position, SignalDecision
+from oneclick.lib.clock import db_now
+from oneclick.lib.money import to_decimal
+from portfolios import alerting
+from portfolios.ledger import balances_read, fills_store, free_balances, position_recompute
+from portfolios.models import Bot, Fill, Order, Position, SignalDecision
+from portfolios.queueing import reconcile_soon
+from portfolios.valuation import fee_valuer
+from strategies.models import Signal
+from strategies import sizing
+from strategies.services import signal_verify
 
 log = logging.getLogger(__name__)
 
-# A row younger than this belongs to the worker that wrote it; older ones are recovered.
-RECOVERY_AGE = timedelta(seconds=45)
-# Wait between two look-ups before concluding the exchange does not have an order.
-LOOKUP_WINDOW_SECONDS = 1.0
+# A pending row younger than this belongs to the worker that wrote it (it sends within milliseconds).
+PENDING_AGE = timedelta(seconds=15)
+# A sent row is looked at again after this; it is sent again only past its request deadline.
+SENT_AGE = timedelta(seconds=5)
+# Kept for callers that ask for "old enough to recover" in one figure.
+RECOVERY_AGE = PENDING_AGE
+# How long a worker whose answer was lost waits, at most, for the request's deadline before it leaves
+# the order to the recovery pass.
+DEADLINE_WAIT_SECONDS = 15.0
 MAX_SEND_ATTEMPTS = 3
-BALANCE_MAX_AGE = timedelta(minutes=10)
+# An order not resolved this long after it was written raises a warning.
+STUCK_AFTER = timedelta(minutes=3)
 
 
-def client_order_id(*, bot_id, tag, salt):
-    """Deterministic, Binance-valid (``^[a-zA-Z0-9-_]{1,36}$``) and unique across deployments."""
-    digest = hashlib.sha256(f"{bot_id}:{tag}:{salt}".encode()).hexdigest()[:8]
-    return f"oc-{bot_id}-{tag}-{digest}"[:36]
+class Deferred(Exception):
+    """The signal waits: the bot's earlier order in the market is not resolved yet. The task tries again."""
+
+    def __init__(self, reason, order):
+        super().__init__(reason)
+        self.reason = reason
+        self.order = order
 
 
 def _decide(bot, signal, outcome, reason):
@@ -74,44 +106,108 @@ def bot_cash_left(bot, positions):
     return max(Decimal(0), bot.allocation + realized - positions_cost(positions))
 
 
-def _bot_free_quote(bot, positions, account_free_quote):
-    """What the bot may still spend, within the account's free cash."""
-    return min(account_free_quote, bot_cash_left(bot, positions))
+def _free_balances(key, exchange, market, *, fresh=False):
+    """Free quote and base by our books (the last read plus the fills since); read from the exchange when the
+    books cannot tell (never read) or ``fresh`` is asked."""
+    assets = [market["base"], market["quote"]]
+    free = None if fresh else free_balances(key=key, assets=assets)
+    if free is None:
+        balances_read(key=key, exchange=exchange)
+        free = free_balances(key=key, assets=assets)
+    return free[market["quote"]], free[market["base"]]
 
 
-def _free_balances(key, exchange, market):
-    """Free quote and base, from the last reconciliation when recent enough, else from the exchange."""
-    base, quote = market["base"], market["quote"]
-    fresh_after = timezone.now() - BALANCE_MAX_AGE
-    rows = {b.asset: b for b in Balance.objects.filter(key=key, asset__in=[base, quote], updated__gte=fresh_after)}
-    if quote not in rows:
-        from portfolios.reconcile import balances_store
+def _size(bot, signal, market, price, free_quote, free_base):
+    position_recompute(bot=bot, market=signal.market)  # fills recorded since the last pass count now
+    positions = list(Position.objects.filter(bot=bot))
+    position_qty = next((p.quantity for p in positions if p.market == signal.market), Decimal(0))
+    selling = signal.action == "sell"
+    return sizing.order_size(
+        side=signal.action,
+        fraction=signal.fraction,
+        allocation=bot.allocation,
+        position_qty=position_qty,
+        price=price,
+        free_quote=min(free_quote, bot_cash_left(bot, positions)),
+        # A sell sells the share of what the bot holds by its own fills. The account holds every bot's
+        # position, so only the exchange can say otherwise: a refusal for funds reads the balance once and
+        # sells what is there (:func:`_sell_trim`), while books racing other bots' sells would trim it wrongly.
+        free_base=position_qty if selling else free_base,
+        position_cap=bot.position_cap,
+        market=market,
+    ), position_qty
 
-        balances_store(key=key, balances=exchange.balances())
-        rows = {b.asset: b for b in Balance.objects.filter(key=key, asset__in=[base, quote])}
-    free = {asset: row.free for asset, row in rows.items()}
-    return free.get(quote, Decimal(0)), free.get(base, Decimal(0))
+
+def _fills_missing(bot, market):
+    """The bot's orders in the market whose fills are not all stored yet (an answer that did not tell them)."""
+    return (Order.objects.filter(bot=bot, market=market, filled_quantity__gt=0)
+            .annotate(recorded=Coalesce(Sum("fills__quantity"), Decimal(0)))
+            .filter(recorded__lt=F("filled_quantity")))
 
 
-def _price(exchange, symbol):
-    from portfolios.reconcile import ticker_price
+def _order_fills_store(order, trades, exchange, stamp=None):
+    """Store trades of this order: ones that name no order (or, on Binance, no time) are the order's."""
+    trades = [{**t, "order": t.get("order") or order.exchange_order_id, "timestamp": t.get("timestamp") or stamp}
+              for t in trades]
+    if trades:
+        fills_store(key=order.key, market=order.market, trades=trades, orders={order.exchange_order_id: order},
+                    value_fee=fee_valuer(exchange, order.market))
 
-    return ticker_price(exchange, symbol)
+
+def order_fills_fetch(*, order, exchange):
+    """Read and store the fills of an answered order, then its bot's position."""
+    since_ms = int(order.sent_at.timestamp() * 1000) if order.sent_at else 0
+    _order_fills_store(order, exchange.order_fills(symbol=order.market, order_id=order.exchange_order_id,
+                                                   since_ms=since_ms), exchange)
+    position_recompute(bot=order.bot, market=order.market)
 
 
-def signal_execute(*, bot_id, signal_id):
-    """The task body of the fan-out: guard, write ahead, send, record. Idempotent."""
-    from strategies.models import Signal
-    from strategies.services import signal_verify
+def _earlier_orders_wait(bot, signal):
+    """The bot's earlier order in this market that is still unresolved, or None.
 
+    An earlier order not sent yet is superseded by this signal: it is canceled
+    here, before it could go out late. One already sent is looked up. An
+    answered one whose fills are not stored yet (a lookup's answer does not
+    tell them) has them read now, so the position sized from is true.
+    """
+    earlier = (Order.objects.filter(bot=bot, market=signal.market).exclude(state__in=Order.TERMINAL)
+               .exclude(signal=signal).select_related("signal"))
+    for order in earlier:
+        if order.signal is not None and order.signal.candle_close >= signal.candle_close:
+            continue  # a newer signal's order: this signal is the superseded one (the guard says so)
+        if order.state == Order.State.PENDING and order.attempts == 0:
+            if _cancel(order, Order.State.PENDING, "Not sent: a newer signal superseded it"):
+                continue
+        if order.state in Order.UNRESOLVED:
+            # Waits (seconds) for the request's deadline when it is near: then the exchange can tell.
+            order = order_resolve(order=order, lost_answer=True)
+        if order.state not in Order.TERMINAL:
+            return order
+    for order in _fills_missing(bot, signal.market).select_related("key", "bot"):
+        try:
+            _key, exchange = key_exchange(key_id=order.key_id, read_only=True)
+            order_fills_fetch(order=order, exchange=exchange)
+        except (KeyNotActive, ExchangeError) as error:
+            log.warning("order %s: fills not read yet: %s", order.pk, getattr(error, "reason", error))
+        if _fills_missing(bot, signal.market).filter(pk=order.pk).exists():
+            return order
+    return None
+
+
+def signal_execute(*, bot_id, signal_id, last_try=False):
+    """The task body of the fan-out: guard, write ahead, send, record. Idempotent.
+
+    Raises :class:`Deferred` while the bot's earlier order in the market is
+    unresolved; on ``last_try`` the signal is ignored instead, saying why.
+    """
+    now = db_now()
     bot = Bot.objects.select_related("key", "strategy").get(pk=bot_id)
     signal = Signal.objects.select_related("strategy").get(pk=signal_id)
 
     existing = Order.objects.filter(bot=bot, signal=signal).first()
     if existing is not None:
         # A second delivery: the row's owner (or the recovery pass) finishes it.
-        started = existing.sent_at or existing.created
-        if existing.state in Order.UNRESOLVED and timezone.now() - started > RECOVERY_AGE:
+        if existing.state in Order.UNRESOLVED and old_enough(existing, now):
             order_resolve(order=existing)
         return existing
     if SignalDecision.objects.filter(bot=bot, signal=signal).exists():
@@ -127,19 +223,34 @@ def signal_execute(*, bot_id, signal_id):
     if signal.strategy_id != bot.strategy_id:
         return _ignore(bot, signal, "The signal comes from another strategy")
     if signal.action == "hold":
-        verification = signal_verify(signal=signal, strategy=bot.strategy)
+        verification = signal_verify(signal=signal, strategy=bot.strategy, now=now)
         if not verification:
             return _ignore(bot, signal, verification.reason)
         with transaction.atomic():
             return _decide(bot, signal, SignalDecision.Outcome.HOLD, signal.reason or "Hold")
+
+    waiting = _earlier_orders_wait(bot, signal)
+    if waiting is not None:
+        reason = f"The bot's earlier {waiting.side} order in {signal.market} is not resolved yet"
+        if not last_try:
+            raise Deferred(reason, waiting)
+        decision = _ignore(bot, signal, reason)
+        if signal.action == "sell":
+            alerting.sell_not_placed_alert(bot=bot, signal=signal, reason=reason)
+        return decision
 
     try:
         key, exchange = key_exchange(key_id=bot.key_id)
         market = exchange.market(signal.market)
         if market["quote"] != bot.quote_asset:
             return _ignore(bot, signal, f"{signal.market} is not quoted in {bot.quote_asset}")
-        price = _price(exchange, signal.market)
+        price = exchange.ticker_price(signal.market)
         free_quote, free_base = _free_balances(key, exchange, market)
+        size, position_qty = _size(bot, signal, market, price, free_quote, free_base)
+        if size.refusal == "over_free_balance" or (signal.action == "sell" and position_qty > 0 and not size.ok):
+            # Our books may be behind the account: one fresh read decides.
+            free_quote, free_base = _free_balances(key, exchange, market, fresh=True)
+            size, position_qty = _size(bot, signal, market, price, free_quote, free_base)
     except KeyNotActive as error:
         return _ignore(bot, signal, str(error))
     except ExchangeError as error:
@@ -147,23 +258,9 @@ def signal_execute(*, bot_id, signal_id):
             raise  # the task is retried by the queue; nothing was written
         return _ignore(bot, signal, f"Exchange refused the market data: {error.reason}")
 
-    positions = list(Position.objects.filter(bot=bot))
-    position_qty = next((p.quantity for p in positions if p.market == signal.market), Decimal(0))
-    size = sizing.order_size(
-        side=signal.action,
-        fraction=signal.fraction,
-        allocation=bot.allocation,
-        position_qty=position_qty,
-        price=price,
-        free_quote=_bot_free_quote(bot, positions, free_quote),
-        free_base=min(free_base, position_qty) if signal.action == "sell" else free_base,
-        position_cap=bot.position_cap,
-        market=market,
-    )
-
     with transaction.atomic():
         # The receipt (replay protection) commits with the order intent, or not at all.
-        verification = signal_verify(signal=signal, strategy=bot.strategy, consumer=f"bot:{bot.pk}")
+        verification = signal_verify(signal=signal, strategy=bot.strategy, consumer=f"bot:{bot.pk}", now=now)
         if not verification:
             _decide(bot, signal, SignalDecision.Outcome.IGNORED, verification.reason)
             return None
@@ -171,57 +268,127 @@ def signal_execute(*, bot_id, signal_id):
             oversize = size.refusal in ("over_position_cap", "over_market_max", "over_free_balance")
             reason = f"{size.reason}; ignored, not trimmed" if oversize else size.reason
             _decide(bot, signal, SignalDecision.Outcome.IGNORED, reason)
+            if signal.action == "sell" and not _dust(position_qty, price, market):
+                # The bot stays in a position its strategy wants out of: say so now.
+                alerting.sell_not_placed_alert(bot=bot, signal=signal, reason=reason)
             return None
         try:
             with transaction.atomic():
                 order = Order.objects.create(
                     bot=bot, key=key, signal=signal, market=signal.market, side=signal.action,
-                    quantity=size.quantity, reference_price=price,
-                    client_order_id=client_order_id(bot_id=bot.pk, tag=f"s{signal.pk}", salt=signal.signature),
+                    quantity=size.quantity, reference_price=price, signal_price=signal.price,
+                    client_order_id=exchange.client_order_id(bot_id=bot.pk, tag=f"s{signal.pk}", salt=signal.signature),
                 )
                 SignalDecision.objects.create(bot=bot, signal=signal, outcome=SignalDecision.Outcome.ORDERED,
                                               reason=f"{signal.action} {size.quantity} at ~{price}")
         except IntegrityError:
             return Order.objects.get(bot=bot, signal=signal)
-    order_send(order=order, exchange=exchange)
+    order_send(order=order, exchange=exchange, now=now)
     return order
 
 
-def _claim(order, from_state):
-    """Win the right to send: only one worker's conditional update succeeds."""
-    claimed = Order.objects.filter(pk=order.pk, state=from_state, attempts=order.attempts).update(
-        state=Order.State.SENT, attempts=order.attempts + 1, sent_at=timezone.now()
+def _dust(quantity, price, market):
+    """Too little to sell at all on this market (what rounding leaves behind)."""
+    min_qty, min_notional = market_min_quantity(market), market_min_notional(market)
+    return (quantity <= 0 or (min_qty is not None and quantity < min_qty)
+            or (min_notional is not None and quantity * price < min_notional))
+
+
+def old_enough(order, now):
+    """Whether the worker that wrote or sent the order has had its time: then anyone may resolve it."""
+    if order.state == Order.State.PENDING:
+        return order.created < now - PENDING_AGE
+    return (order.sent_at or order.created) < now - SENT_AGE
+
+
+def _unwanted(order, now):
+    """Why the order must not go out now (its signal superseded or expired, its bot or key stopped), or ""."""
+    key = ExchangeKey.objects.only("status").get(pk=order.key_id)
+    if key.status != ExchangeKey.Status.ACTIVE:
+        return f"Not sent: the exchange key is {key.get_status_display().lower()}"
+    bot = Bot.objects.only("state").get(pk=order.bot_id)
+    if order.purpose != "stop" and bot.state != Bot.State.RUNNING:
+        return f"Not sent: the bot is {bot.get_state_display().lower()}"
+    if order.signal_id:
+        signal = Signal.objects.only("strategy_id", "market", "candle_close", "expires").get(pk=order.signal_id)
+        if now >= signal.expires:
+            return "Not sent: its signal expired"
+        if Signal.objects.filter(strategy_id=signal.strategy_id, market=signal.market,
+                                 candle_close__gt=signal.candle_close).exists():
+            return "Not sent: a newer signal superseded it"
+    return ""
+
+
+def _cancel(order, from_state, reason):
+    """Cancel an order the exchange does not have (never sent, or provably not executed). True if this won."""
+    with transaction.atomic():
+        changed = Order.objects.filter(pk=order.pk, state=from_state, attempts=order.attempts).update(
+            state=Order.State.CANCELED, error=reason[:300])
+        if changed:
+            order.state, order.error = Order.State.CANCELED, reason[:300]
+            alerting.order_state_alert(order=order)
+    return bool(changed)
+
+
+def _claim(order, from_state, deadline_ms):
+    """Win the right to send: only one worker's conditional update succeeds, and only while the key is active
+    and the bot running (a pause committed a moment before is seen here, not after the order went out)."""
+    rows = Order.objects.filter(pk=order.pk, state=from_state, attempts=order.attempts,
+                                key__status=ExchangeKey.Status.ACTIVE)
+    if order.purpose != "stop":
+        rows = rows.filter(bot__state=Bot.State.RUNNING)
+    claimed = rows.update(
+        state=Order.State.SENT, attempts=order.attempts + 1, sent_at=Now(), request_deadline_ms=deadline_ms
     )
     if claimed:
-        order.state, order.attempts = Order.State.SENT, order.attempts + 1
+        order.state, order.attempts, order.request_deadline_ms = Order.State.SENT, order.attempts + 1, deadline_ms
     return bool(claimed)
 
 
 def _fail(order, state, reason):
-    from alerts.services import order_state_alert
-
+    """Record a final failure of the attempt this worker sent (a later attempt's outcome is never overwritten)."""
     # The alert commits with the outcome: a crash between the two never loses it.
     with transaction.atomic():
-        Order.objects.filter(pk=order.pk).update(state=state, error=reason[:300])
-        order.state, order.error = state, reason[:300]
-        order_state_alert(order=order)
+        changed = Order.objects.filter(pk=order.pk, state__in=Order.UNRESOLVED, attempts=order.attempts).update(
+            state=state, error=reason[:300])
+        if changed:
+            order.state, order.error = state, reason[:300]
+            alerting.order_state_alert(order=order)
+    return bool(changed)
 
 
-def order_send(*, order, exchange=None, from_state=Order.State.PENDING):
-    """Send a written order (never inside a transaction), then record the answer."""
-    if not _claim(order, from_state):
+def order_send(*, order, exchange=None, from_state=Order.State.PENDING, now=None):
+    """Send a written order (never inside a transaction), then record the answer.
+
+    An order no longer wanted is canceled with the reason instead.
+    """
+    reason = _unwanted(order, now or db_now())
+    if reason:
+        _cancel(order, from_state, reason)
         return order
     try:
         if exchange is None:
             _key, exchange = key_exchange(key_id=order.key_id)
-        params = {"newClientOrderId": order.client_order_id, "newOrderRespType": "FULL"}
-        answer = exchange.call("create_order", order.market, "market", order.side, float(order.quantity), None, params)
+        stamp_ms = exchange.exchange_clock_ms()
     except KeyNotActive as error:
-        _fail(order, Order.State.CANCELED, f"Not sent: {error}")
+        _cancel(order, from_state, f"Not sent: {error}")
         return order
+    except ExchangeError as error:
+        log.warning("order %s not sent yet: %s", order.pk, error.reason)
+        return order  # still pending: the recovery pass sends it
+    if not _claim(order, from_state, exchange.request_deadline_ms(stamp_ms)):
+        reason = _unwanted(order, db_now())  # stopped in the meantime, or another worker has it
+        if reason:
+            _cancel(order, from_state, reason)
+        return order
+    try:
+        answer = exchange.order_create(symbol=order.market, side=order.side, quantity=order.quantity,
+                                       client_order_id=order.client_order_id, bot_id=order.bot_id,
+                                       stamp_ms=stamp_ms)
     except RateLimited as error:
         # Refused before execution: back to pending; the recovery pass sends it later.
-        Order.objects.filter(pk=order.pk).update(state=Order.State.PENDING, error=error.reason[:300])
+        Order.objects.filter(pk=order.pk, state=Order.State.SENT, attempts=order.attempts).update(
+            state=Order.State.PENDING, error=error.reason[:300])
         order.state = Order.State.PENDING
         return order
     except Transient:
@@ -230,49 +397,100 @@ def order_send(*, order, exchange=None, from_state=Order.State.PENDING):
         _fail(order, Order.State.FAILED, error.reason)
         key_auth_failure_record(key=order.key, detail=error.reason)
         return order
+    except InsufficientFunds as error:
+        if order.side == "sell" and _sell_trim(order, exchange):
+            return order_send(order=order, exchange=exchange)
+        _fail(order, Order.State.REJECTED, error.reason)
+        return order
     except ExchangeRejected as error:
         _fail(order, Order.State.REJECTED, error.reason)
         return order
     return order_record(order=order, answer=answer, exchange=exchange)
 
 
+def _sell_trim(order, exchange):
+    """A sell refused for funds (nothing executed): read the balance once and sell what the account has.
+
+    True when the order is trimmed and pending again; False when there is nothing smaller worth selling.
+    """
+    try:
+        balances = balances_read(key=order.key, exchange=exchange)
+        market = exchange.market(order.market)
+    except ExchangeError as error:
+        log.warning("order %s: balance not read after a refusal for funds: %s", order.pk, error.reason)
+        return False
+    free = to_decimal(balances.get(market["base"], {}).get("free"), Decimal(0))
+    quantity = sizing.round_down(min(free, order.quantity), market_step(market))
+    if quantity <= 0 or quantity >= order.quantity or _dust(quantity, order.reference_price, market):
+        return False
+    trimmed = Order.objects.filter(pk=order.pk, state=Order.State.SENT, attempts=order.attempts).update(
+        state=Order.State.PENDING, quantity=quantity, error=f"Trimmed from {order.quantity.normalize():f} to what "
+                                                             "the account holds")
+    if trimmed:
+        order.state, order.quantity = Order.State.PENDING, quantity
+    return bool(trimmed)
+
+
 def _lookup(exchange, order):
     """The exchange's view of our order by client order id, or None when it has none."""
-    try:
-        return exchange.call("fetch_order", None, order.market, {"clientOrderId": order.client_order_id})
-    except ExchangeRejected:
-        return None  # unknown order (-2013)
+    return exchange.order_by_client_id(symbol=order.market, client_order_id=order.client_order_id)
+
+
+def _deadline_wait(exchange, deadline_ms):
+    """Sleep until the request's deadline has passed by the exchange's clock, if that comes soon enough."""
+    left = (deadline_ms - exchange.exchange_clock_ms()) / 1000
+    if 0 < left <= DEADLINE_WAIT_SECONDS:
+        time.sleep(left + 0.05)
 
 
 def order_resolve(*, order, exchange=None, lost_answer=False):
-    """Find out what happened to a pending/sent order and finish it, never sending twice."""
+    """Find out what happened to a pending/sent order and finish it, never sending twice.
+
+    A pending order was never sent (or was refused before execution): it is
+    sent, unless no longer wanted. A sent one is looked up by its client order
+    id; only when the exchange does not have it and its request can no longer
+    execute (its deadline passed by the exchange's clock) is it sent again.
+    A disabled key still answers the lookup.
+    """
     order.refresh_from_db()
-    if order.state not in Order.UNRESOLVED:
+    if order.state == Order.State.PENDING:
+        return order_send(order=order, exchange=exchange)
+    if order.state != Order.State.SENT:
         return order
     try:
         if exchange is None:
-            _key, exchange = key_exchange(key_id=order.key_id)
+            _key, exchange = key_exchange(key_id=order.key_id, read_only=True)
+        deadline = order.request_deadline_ms
+        if deadline is None:  # sent before deadlines were recorded: the venue's longest window from its send
+            deadline = exchange.request_deadline_ms(int(order.sent_at.timestamp() * 1000) + 60_000)
+        # Expired first, then looked up: what the lookup misses can no longer arrive.
+        expired = exchange.request_expired(deadline)
         found = _lookup(exchange, order)
-        if found is None and lost_answer:
-            time.sleep(LOOKUP_WINDOW_SECONDS)
-            found = _lookup(exchange, order)
+        if found is None and not expired and lost_answer:
+            _deadline_wait(exchange, deadline)
+            expired = exchange.request_expired(deadline)
+            if expired:
+                found = _lookup(exchange, order)  # what arrived before the deadline is there now
     except KeyNotActive as error:
-        if order.state == Order.State.PENDING or order.attempts == 0:
-            _fail(order, Order.State.CANCELED, f"Not sent: {error}")
+        # The key was deleted: its orders can no longer be looked up.
+        _fail(order, Order.State.FAILED, f"Outcome unknown: {error}; check the order on the exchange")
         return order
     except ExchangeError as error:
         log.warning("order %s still unresolved: %s", order.pk, error.reason)
         return order
     if found is not None:
         return order_record(order=order, answer=found, exchange=exchange)
-    # The exchange provably does not have it: send again, same client order id.
+    if not expired:
+        return order  # the request may still execute: looked up again later, never sent twice
+    # The exchange does not have it and never will: send again (same client order id), if still wanted.
     if order.attempts >= MAX_SEND_ATTEMPTS:
         _fail(order, Order.State.FAILED, f"Not accepted after {order.attempts} attempts")
         return order
-    if lost_answer:
-        Order.objects.filter(pk=order.pk, state=Order.State.SENT).update(state=Order.State.PENDING)
-        order.state = Order.State.PENDING
-    return order_send(order=order, exchange=exchange, from_state=order.state)
+    if not Order.objects.filter(pk=order.pk, state=Order.State.SENT, attempts=order.attempts).update(
+            state=Order.State.PENDING):
+        return order  # another worker got here first
+    order.state = Order.State.PENDING
+    return order_send(order=order, exchange=exchange)  # cancels it instead when no longer wanted
 
 
 _STATES = {
@@ -285,10 +503,8 @@ _STATES = {
 
 
 def order_record(*, order, answer, exchange):
-    """Store the exchange's answer (ids, state, fills) on the order."""
-    from portfolios.reconcile import fills_store
-
-    filled = sizing.to_decimal(answer.get("filled"), Decimal(0))
+    """Store the exchange's answer (ids, state, fills) on the order; the position follows, a reconciliation is queued."""
+    filled = to_decimal(answer.get("filled"), Decimal(0))
     state = _STATES.get(answer.get("status"), Order.State.OPEN)
     if state == Order.State.OPEN and filled > 0:
         state = Order.State.PARTIAL
@@ -298,38 +514,90 @@ def order_record(*, order, answer, exchange):
         "exchange_order_id": str(answer.get("id") or ""),
         "state": state,
         "filled_quantity": filled,
-        "average_price": sizing.to_decimal(answer.get("average")),
-        "cost": sizing.to_decimal(answer.get("cost"), Decimal(0)),
+        "average_price": to_decimal(answer.get("average")),
+        "cost": to_decimal(answer.get("cost"), Decimal(0)),
         "error": "",
     }
-    from alerts.services import order_state_alert
-
+    rows = Order.objects.filter(pk=order.pk)
+    if state not in Order.TERMINAL:
+        rows = rows.exclude(state__in=Order.TERMINAL)  # an older, less final answer never undoes a final one
     # The answer, its fills and the alert commit together: a crash between them never loses the alert.
     with transaction.atomic():
-        Order.objects.filter(pk=order.pk).update(**changes)
-        for name, value in changes.items():
-            setattr(order, name, value)
-        # Fills in an order's answer do not repeat the order id: they are this order's.
-        trades = [{**trade, "order": trade.get("order") or order.exchange_order_id}
-                  for trade in answer.get("trades") or []]
-        if trades:
-            fills_store(key=order.key, market=order.market, trades=trades, orders={order.exchange_order_id: order})
-        order_state_alert(order=order)
+        if rows.update(**changes):
+            for name, value in changes.items():
+                setattr(order, name, value)
+            _order_fills_store(order, exchange.order_trades(answer), exchange,
+                               stamp=answer.get("lastTradeTimestamp") or answer.get("timestamp"))
+            alerting.order_state_alert(order=order)
+    if filled > 0 and _fills_missing(order.bot, order.market).filter(pk=order.pk).exists():
+        # The answer did not tell its fills (a lookup's, Kraken's): read them, the position must be true now.
+        try:
+            order_fills_fetch(order=order, exchange=exchange)
+        except ExchangeError as error:
+            log.warning("order %s: fills not read yet (the reconciliation reads them): %s", order.pk, error.reason)
+    if filled > 0:
+        _filled_at_record(order, answer)
+    position_recompute(bot=order.bot, market=order.market)
+    reconcile_soon(order.key_id)
     return order
 
 
-def orders_recover(*, older_than=RECOVERY_AGE):
-    """Resolve every order a crash or a lost answer left pending or sent."""
-    cutoff = timezone.now() - older_than
+def _filled_at_record(order, answer):
+    """When the order filled, by the exchange: its last fill's time, else the time its answer gives."""
+    last = Fill.objects.filter(order=order).aggregate(last=Max("traded_at"))["last"]
+    stamp = answer.get("lastTradeTimestamp") or answer.get("timestamp")
+    if last is None and stamp:
+        last = datetime.fromtimestamp(stamp / 1000, tz=dt_timezone.utc)
+    if last is not None and last != order.filled_at:
+        Order.objects.filter(pk=order.pk).update(filled_at=last)
+        order.filled_at = last
+
+
+def orders_recover(*, older_than=None, now=None):
+    """Resolve every order a crash or a lost answer left pending or sent; warn about the ones stuck for minutes."""
+    now = now or db_now()
+    if older_than is None:
+        stale = (Q(state=Order.State.PENDING, created__lt=now - PENDING_AGE)
+                 | Q(state=Order.State.SENT, sent_at__lt=now - SENT_AGE))
+    else:
+        stale = Q(state__in=Order.UNRESOLVED, created__lt=now - older_than)
     resolved = 0
-    stale = Q(state=Order.State.PENDING, created__lt=cutoff) | Q(state=Order.State.SENT, sent_at__lt=cutoff)
     for order in Order.objects.filter(stale).select_related("key"):
         order_resolve(order=order)
         resolved += 1
+    orders_stuck_alert(now=now)
     return resolved
 
 
-def signals_redeliver(*, older_than=RECOVERY_AGE, queue_size=None):
+def waits_for(order):
+    """What an unresolved order waits for, in the user's words."""
+    if order.state == Order.State.PENDING and order.attempts == 0:
+        return "It is written and waits for a worker to send it."
+    if order.state == Order.State.PENDING:
+        return f"The exchange refused it for now and it waits to be sent again ({order.error or 'rate limit'})."
+    if order.state == Order.State.SENT:
+        return ("It was sent and the exchange's answer was lost: it is looked up by its client order id until the "
+                "exchange can tell, and never sent twice.")
+    return "It rests on the exchange's order book, not filled yet."
+
+
+def orders_stuck(*, now):
+    """Orders written more than ``STUCK_AFTER`` ago and still not resolved (a partial fill counts as resolved)."""
+    return Order.objects.filter(created__lt=now - STUCK_AFTER).exclude(state__in=[*Order.TERMINAL, Order.State.PARTIAL])
+
+
+def orders_stuck_alert(*, now):
+    """One warning per order not resolved ``STUCK_AFTER`` after it was written, saying what it waits for."""
+    stuck = orders_stuck(now=now).exclude(alerts__kind="order_stuck").select_related("bot__owner", "bot__key")
+    raised = 0
+    for order in stuck:
+        minutes = int((now - order.created).total_seconds() // 60)
+        alerting.order_stuck_alert(order=order, minutes=minutes, waits_for=waits_for(order))
+        raised += 1
+    return raised
+
+
+def signals_redeliver(*, older_than=PENDING_AGE, queue_size=None):
     """Queue again the bot tasks that a crash lost: pairs of a live signal and a running bot with no decision.
 
     With the Redis broker a task taken by a cluster that then dies (SIGKILL, a
@@ -342,11 +610,9 @@ def signals_redeliver(*, older_than=RECOVERY_AGE, queue_size=None):
     from django_q.brokers import get_broker
     from django_q.tasks import async_task
 
-    from strategies.models import Signal
-
     if (get_broker().queue_size() if queue_size is None else queue_size) > 0:
         return []
-    now = timezone.now()
+    now = db_now()
     latest = {}
     for signal in Signal.objects.filter(expires__gt=now, created__lt=now - older_than).order_by("candle_close"):
         latest[(signal.strategy_id, signal.market)] = signal  # an older one is superseded
@@ -376,11 +642,12 @@ def positions_sell(*, bot):
     stamp = bot.state_changed_at.isoformat()
     for position in Position.objects.filter(bot=bot, quantity__gt=0):
         market = exchange.market(position.market)
-        price = _price(exchange, position.market)
+        price = exchange.ticker_price(position.market)
         _free_quote, free_base = _free_balances(key, exchange, market)
+        held = min(free_base, position.quantity)
         size = sizing.order_size(
-            side="sell", fraction=Decimal(1), allocation=bot.allocation, position_qty=position.quantity,
-            price=price, free_quote=Decimal(0), free_base=min(free_base, position.quantity),
+            side="sell", fraction=Decimal(1), allocation=bot.allocation, position_qty=held,
+            price=price, free_quote=Decimal(0), free_base=held,
             position_cap=None, market=market,
         )
         if not size.ok:
@@ -392,7 +659,7 @@ def positions_sell(*, bot):
                 order = Order.objects.create(
                     bot=bot, key=key, signal=None, purpose="stop", market=position.market, side="sell",
                     quantity=size.quantity, reference_price=price,
-                    client_order_id=client_order_id(bot_id=bot.pk, tag=tag, salt=stamp),
+                    client_order_id=exchange.client_order_id(bot_id=bot.pk, tag=tag, salt=stamp),
                 )
         except IntegrityError:
             continue  # already written by an earlier attempt
@@ -406,7 +673,7 @@ def orders_cancel_open(*, user):
     for order in Order.objects.filter(bot__owner=user, state__in=[Order.State.OPEN, Order.State.PARTIAL]):
         try:
             _key, exchange = key_exchange(key_id=order.key_id)
-            answer = exchange.call("cancel_order", order.exchange_order_id, order.market)
+            answer = exchange.order_cancel(symbol=order.market, order_id=order.exchange_order_id, bot_id=order.bot_id)
         except (KeyNotActive, ExchangeError) as error:
             log.warning("order %s not canceled: %s", order.pk, getattr(error, "reason", error))
             continue

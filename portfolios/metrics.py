@@ -51,18 +51,52 @@ def max_drawdown(values):
     return best
 
 
+def period_return(*, equity_before, pnl_before, equity, pnl):
+    """One period's time-weighted return: its PnL over the equity it started with plus the allocation added
+    in it (the allocation is equity less PnL, so money in or out is never a gain or a loss)."""
+    flow = (equity - pnl) - (equity_before - pnl_before)
+    base = equity_before + flow
+    return (pnl - pnl_before) / base if base > 0 else ZERO
+
+
+def twr_index(pairs):
+    """The chained time-weighted growth of 1 over ``(equity, pnl)`` pairs in time order."""
+    pairs = list(pairs)
+    index = [Decimal(1)] if pairs else []
+    for (equity_before, pnl_before), (equity, pnl) in zip(pairs, pairs[1:]):
+        index.append(index[-1] * (1 + period_return(equity_before=equity_before, pnl_before=pnl_before,
+                                                    equity=equity, pnl=pnl)))
+    return index
+
+
+def twr_drawdown(pairs):
+    """The largest fall of the time-weighted index from a running peak, as a fraction of the peak, with the fall
+    of PnL over the same stretch as the amount."""
+    pairs = list(pairs)
+    worst = max_drawdown(twr_index(pairs))
+    if worst.peak is None:
+        return worst
+    return Drawdown(fraction=worst.fraction, amount=pairs[worst.peak][1] - pairs[worst.trough][1],
+                    peak=worst.peak, trough=worst.trough)
+
+
 def chart_points(points, max_points=1200):
     """``[[ms, equity, drawdown %], ...]`` for the equity chart, and the curve's max drawdown.
 
-    ``points`` are ``(datetime, Decimal)`` in time order. The drawdown is taken
-    over every point; the chart keeps at most about ``max_points`` of them,
-    the lowest and highest of each stretch (min/max decimation), so no trough
-    or peak disappears from the picture.
+    ``points`` are ``(datetime, equity)`` or ``(datetime, equity, pnl)`` in time
+    order. With PnL, the drawdown is that of the time-weighted index (an
+    allocation change is neither a gain nor a fall); without, of the equity
+    itself. It is taken over every point; the chart keeps at most about
+    ``max_points`` of them, the lowest and highest of each stretch (min/max
+    decimation), so no trough or peak disappears from the picture.
     """
     points = list(points)
-    values = [value for _, value in points]
-    drawdowns = drawdown_series(values)
-    worst = max_drawdown(values)
+    values = [point[1] for point in points]
+    if points and len(points[0]) > 2:
+        pairs = [(point[1], point[2]) for point in points]
+        drawdowns, worst = drawdown_series(twr_index(pairs)), twr_drawdown(pairs)
+    else:
+        drawdowns, worst = drawdown_series(values), max_drawdown(values)
     keep = range(len(points))
     if len(points) > max_points:
         buckets = max(max_points // 2, 1)

@@ -1,8 +1,14 @@
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models.functions import Now
+
+from portfolios import bounds
+from strategies.models import Strategy
+
+AMOUNT_VALIDATORS = [MinValueValidator(bounds.AMOUNT_MIN), MaxValueValidator(bounds.AMOUNT_MAX)]
 
 
 class Bot(models.Model):
@@ -16,6 +22,7 @@ class Bot(models.Model):
     class Quote(models.TextChoices):
         USDT = "USDT", "USDT"
         USDC = "USDC", "USDC"
+        EUR = "EUR", "EUR"
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="bots")
     name = models.CharField(max_length=60)
@@ -23,9 +30,10 @@ class Bot(models.Model):
     strategy = models.ForeignKey("strategies.Strategy", on_delete=models.PROTECT, related_name="bots")
     markets = models.JSONField(default=list, help_text="A subset of the strategy's markets.")
     quote_asset = models.CharField(max_length=4, choices=Quote.choices, default=Quote.USDT)
-    allocation = models.DecimalField(max_digits=24, decimal_places=8, validators=[MinValueValidator(Decimal("0"))])
+    allocation = models.DecimalField(max_digits=24, decimal_places=8, validators=AMOUNT_VALIDATORS)
     position_cap = models.DecimalField(
-        max_digits=24, decimal_places=8, help_text="Largest value (in the quote asset) held per market."
+        max_digits=24, decimal_places=8, validators=AMOUNT_VALIDATORS,
+        help_text="Largest value (in the quote asset) held per market.",
     )
     state = models.CharField(max_length=10, choices=State.choices, default=State.RUNNING, db_index=True)
     state_changed_at = models.DateTimeField(auto_now_add=True)
@@ -37,6 +45,9 @@ class Bot(models.Model):
         constraints = [
             models.CheckConstraint(condition=models.Q(allocation__gt=0), name="bot_allocation_positive"),
             models.CheckConstraint(condition=models.Q(position_cap__gt=0), name="bot_position_cap_positive"),
+            models.CheckConstraint(condition=models.Q(allocation__lte=bounds.AMOUNT_MAX), name="bot_allocation_max"),
+            models.CheckConstraint(condition=models.Q(position_cap__lte=bounds.AMOUNT_MAX),
+                                   name="bot_position_cap_max"),
         ]
 
     def __str__(self):
@@ -125,8 +136,15 @@ class Order(models.Model):
     cost = models.DecimalField(max_digits=30, decimal_places=12, default=0)
     attempts = models.PositiveIntegerField(default=0)
     error = models.CharField(max_length=300, blank=True)
-    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Ages are judged by the database's clock: it writes both times.
+    created = models.DateTimeField(db_default=Now(), db_index=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    request_deadline_ms = models.BigIntegerField(
+        null=True, blank=True,
+        help_text="By the exchange's clock (ms): after this the last request sent can no longer execute.")
+    signal_price = models.DecimalField(max_digits=30, decimal_places=12, null=True, blank=True,
+                                       help_text="The price the signal saw (its candle's close).")
+    filled_at = models.DateTimeField(null=True, blank=True, help_text="The exchange's time of the last fill.")
     updated = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -141,6 +159,38 @@ class Order(models.Model):
 
     def __str__(self):
         return f"{self.side} {self.quantity} {self.market} ({self.state})"
+
+    @property
+    def slippage_bps(self):
+        """How much worse than the signal's price the order filled, in basis points (negative: better)."""
+        if not self.signal_price or not self.average_price:
+            return None
+        move = (self.average_price - self.signal_price) / self.signal_price * 10_000
+        return (move if self.side == self.Side.BUY else -move).quantize(Decimal("0.1"))
+
+    @property
+    def signal_to_fill(self):
+        """From the signal's issue to the last fill (a timedelta), or None."""
+        if self.filled_at is None or self.signal_id is None:
+            return None
+        return self.filled_at - self.signal.created
+
+
+class StuckOrder(Order):
+    """Orders not resolved minutes after they were written: the staff's "stuck orders" list."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "stuck order"
+
+
+class StrategyExecution(Strategy):
+    """Each strategy's execution quality over its bots' orders, for staff."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "execution quality by strategy"
+        verbose_name_plural = "execution quality by strategy"
 
 
 class Fill(models.Model):
@@ -157,6 +207,8 @@ class Fill(models.Model):
     fee = models.DecimalField(max_digits=30, decimal_places=12, default=0)
     fee_asset = models.CharField(max_length=12, blank=True)
     fee_in_quote = models.DecimalField(max_digits=30, decimal_places=12, default=0)
+    fee_valued_by = models.CharField(max_length=120, blank=True,
+                                     help_text="How the fee was valued in the quote (a market, a bridge, a rate).")
     exchange_trade_id = models.CharField(max_length=64)
     exchange_order_id = models.CharField(max_length=64, blank=True)
     foreign = models.BooleanField(default=False, help_text="Placed by no bot of this platform.")
@@ -211,6 +263,7 @@ class Balance(models.Model):
     free = models.DecimalField(max_digits=30, decimal_places=12, default=0)
     used = models.DecimalField(max_digits=30, decimal_places=12, default=0)
     total = models.DecimalField(max_digits=30, decimal_places=12, default=0)
+    fill_mark = models.BigIntegerField(default=0, help_text="The newest fill this read already includes.")
     updated = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -219,11 +272,15 @@ class Balance(models.Model):
 
 
 class TradeCursor(models.Model):
-    """The last trade id read per (key, market): reconciliation reads only what is newer."""
+    """Where reconciliation stands per (key, market): it reads only what is newer.
+
+    ``position`` is the venue adapter's own cursor (a trade id on venues that
+    page by id, a time on those that page by time), empty before the first trade.
+    """
 
     key = models.ForeignKey("keys.ExchangeKey", on_delete=models.CASCADE, related_name="cursors")
     market = models.CharField(max_length=30)
-    last_trade_id = models.BigIntegerField(default=0)
+    position = models.CharField(max_length=100, blank=True, default="")
     updated = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -239,6 +296,11 @@ class EquitySnapshot(models.Model):
     equity = models.DecimalField(max_digits=30, decimal_places=12)
     realized_pnl = models.DecimalField(max_digits=30, decimal_places=12, default=0)
     unrealized_pnl = models.DecimalField(max_digits=30, decimal_places=12, default=0)
+    # An account's snapshot (no bot): assets no market values ({asset: amount}), stablecoins off their peg
+    # ({asset: [price, against]}), how each asset was valued ({asset: market path}).
+    unvalued = models.JSONField(default=dict, blank=True)
+    pegs_off = models.JSONField(default=dict, blank=True)
+    valued_by = models.JSONField(default=dict, blank=True)
     taken = models.DateTimeField(db_index=True)
 
     class Meta:

@@ -1,12 +1,26 @@
-"""Bots: state changes (and, with execution, orders and reconciliation)."""
+"""Bots: state changes, the fan-out of signals to bots (with execution, orders and reconciliation)."""
 
+import random
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django_q.tasks import async_task
 
+from exchanges import ExchangeError, exchange_class, public_exchange
+from exchanges.markets import market_min_notional
+from keys.models import ExchangeKey
+from keys.services import KeyNotActive, key_disable, key_exchange
+from portfolios import bounds
+from portfolios.alerting import bot_state_alert
+from portfolios.execution import bot_cash_left, orders_cancel_open, positions_cost, positions_sell
 from portfolios.models import Bot, BotStateChange, Position
+from strategies.models import Signal
+
+BOT_TASK = "portfolios.tasks.bot_signal_execute"
+BATCH_TASK = "portfolios.tasks.signal_bots_execute"
 
 
 def bot_state_set(*, bot, to_state, by=None, reason):
@@ -19,8 +33,6 @@ def bot_state_set(*, bot, to_state, by=None, reason):
                                                reason=reason[:300])
         Bot.objects.filter(pk=locked.pk).update(state=to_state, state_reason=reason[:300], state_changed_at=timezone.now())
     bot.refresh_from_db()
-    from alerts.services import bot_state_alert
-
     bot_state_alert(change=change)
     return True
 
@@ -30,7 +42,7 @@ def bot_pause(*, bot, by=None, reason):
 
 
 def bots_pause_for_key(*, key, reason, by=None):
-    """Pause every running bot that trades with this key."""
+    """Pause every running bot that trades with this key (also when :data:`keys.services.key_disabled` is sent)."""
     paused = 0
     for bot in Bot.objects.filter(key=key, state=Bot.State.RUNNING):
         paused += bot_pause(bot=bot, by=by, reason=reason)
@@ -51,24 +63,17 @@ def bot_stop(*, bot, by=None, reason="Stopped by the owner", sell_positions=Fals
     changed = bot_state_set(bot=bot, to_state=Bot.State.STOPPED, by=by, reason=reason)
     orders = []
     if changed and sell_positions:
-        from portfolios.execution import positions_sell
-
         orders = positions_sell(bot=bot)
     return changed, orders
 
 
 def kill_switch(*, user, by=None, cancel_orders=False, disable_keys=False, reason="Stop everything"):
     """Pause every bot of the user; optionally cancel open orders and disable every key."""
-    from keys.models import ExchangeKey
-    from keys.services import key_disable
-
     paused = 0
     for bot in Bot.objects.filter(owner=user, state=Bot.State.RUNNING):
         paused += bot_pause(bot=bot, by=by, reason=reason)
     canceled = 0
     if cancel_orders:
-        from portfolios.execution import orders_cancel_open
-
         canceled = orders_cancel_open(user=user)
     disabled = 0
     if disable_keys:
@@ -100,7 +105,11 @@ def _settings_text(*, markets, quote_asset, allocation, position_cap):
     )
 
 
-def _listing(items):
+def _listing(items, verb=True):
+    """"A, B and C are" (or "A is"); without ``verb``: "A, B or C"."""
+    items = list(items)
+    if not verb:
+        return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
     return ", ".join(items) + (" is" if len(items) == 1 else " are")
 
 
@@ -111,12 +120,18 @@ def _bot_rules(*, owner, key, strategy, markets, quote_asset, allocation, positi
     def add(field, message):
         errors.setdefault(field, []).append(message)
 
-    if allocation is None or allocation <= 0:
-        add("allocation", "The allocation must be more than 0.")
-    if position_cap is None or position_cap <= 0:
-        add("position_cap", "The position cap must be more than 0.")
+    for field, what, value in (("allocation", "allocation", allocation), ("position_cap", "position cap", position_cap)):
+        value = None if value is None else Decimal(value)
+        if value is None or not value.is_finite() or value < bounds.AMOUNT_MIN:
+            add(field, f"The {what} must be more than 0.")
+        elif value > bounds.AMOUNT_MAX:
+            add(field, f"The {what} must be at most {bounds.AMOUNT_MAX:,.0f}.")
     if quote_asset not in Bot.Quote.values:
-        add("quote_asset", "Choose USDT or USDC.")
+        add("quote_asset", f"Choose one of {_listing(Bot.Quote.values, verb=False)}.")
+    elif check_key and quote_asset not in exchange_class(key.exchange).quotes:
+        venue = exchange_class(key.exchange)
+        add("quote_asset", f"{venue.label} lists its markets in {_listing(venue.quotes, verb=False)}: "
+                           "choose one of them.")
     if check_key:
         if key.owner_id != owner.pk:
             add("key", "Choose one of your own exchange keys.")
@@ -140,8 +155,6 @@ def _bot_rules(*, owner, key, strategy, markets, quote_asset, allocation, positi
 
 def _held_markets(*, bot, markets, exchange_markets):
     """Markets the bot still holds more than dust in (by the exchange's min notional)."""
-    from portfolios.sizing import market_min_notional
-
     held = []
     for position in Position.objects.filter(bot=bot, market__in=markets, quantity__gt=0):
         market = exchange_markets.get(position.market)
@@ -153,9 +166,6 @@ def _held_markets(*, bot, markets, exchange_markets):
 
 def _exchange_rules(*, key, markets, quote_asset, allocation, bot=None):
     """The rules the exchange answers now: its markets and the free balance of the quote asset."""
-    from keys.services import KeyNotActive, key_exchange
-    from portfolios.gateway import ExchangeError
-
     try:
         _key, exchange = key_exchange(key_id=key.pk)
         known = exchange.markets()
@@ -171,8 +181,6 @@ def _exchange_rules(*, key, markets, quote_asset, allocation, bot=None):
     if missing:
         errors["markets"] = [f"{exchange.label} has no spot market {', '.join(missing)}."]
     free = balances.get(quote_asset, {}).get("free", Decimal(0))
-    from portfolios.execution import bot_cash_left, positions_cost
-
     # Of its allocation, a bot already holds what its open positions cost: that part is not free any more.
     invested = Decimal(0)
     if bot is not None:
@@ -248,8 +256,6 @@ def bot_update(*, bot, by, name=None, markets=None, allocation=None, position_ca
     if errors:
         raise ValidationError(errors)
     if dropped and Position.objects.filter(bot=bot, market__in=dropped, quantity__gt=0).exists():
-        from portfolios.gateway import ExchangeError, public_exchange
-
         try:
             exchange_markets = public_exchange(bot.key.exchange).markets()
         except ExchangeError as error:
@@ -290,3 +296,51 @@ def bot_update(*, bot, by, name=None, markets=None, allocation=None, position_ca
                                       reason=("Settings changed: " + "; ".join(changes))[:300])
     bot.refresh_from_db()
     return bot
+
+
+_shuffle = random.SystemRandom()
+
+
+def signals_fan_out(*, signal_ids):
+    """Queue ``portfolios.tasks.signal_bots_execute(signal_id, bot_ids)`` for every running bot of each signal.
+
+    A bot gets a signal when it is running, follows the signal's strategy and
+    lists the signal's market. A task takes the bots of ``ORDER_THREADS`` keys
+    (the threads a worker runs them on, one per key). Tasks carry ids only; each
+    bot's part is idempotent (one order at most per bot and signal), so a
+    repeated fan-out is harmless. Hold signals go out too: the bot records that
+    it held. Keys, and bots within a key, are served in a new random order for
+    each signal. Returns the (bot_id, signal_id) pairs queued.
+    """
+    signals = list(Signal.objects.filter(pk__in=signal_ids).values_list("pk", "strategy_id", "market"))
+    if not signals:
+        return []
+    strategy_ids = {strategy_id for _, strategy_id, _ in signals}
+    bots = list(Bot.objects.filter(strategy_id__in=strategy_ids, state=Bot.State.RUNNING)
+                .values_list("pk", "strategy_id", "markets", "key_id"))
+    queued = []
+    keys_per_task = max(1, settings.ORDER_THREADS)
+    for signal_id, strategy_id, market in signals:
+        # A new order per signal: the same users are not always served last.
+        _shuffle.shuffle(bots)
+        by_key = {}
+        for bot_id, bot_strategy_id, bot_markets, key_id in bots:
+            if bot_strategy_id == strategy_id and market in (bot_markets or []):
+                by_key.setdefault(key_id, []).append(bot_id)
+        groups = list(by_key.values())
+        for first in range(0, len(groups), keys_per_task):
+            bot_ids = [bot_id for group in groups[first:first + keys_per_task] for bot_id in group]
+            async_task(BATCH_TASK, signal_id, bot_ids, task_name=f"signal-{signal_id}-bots-{bot_ids[0]}",
+                       group="signals")
+            queued.extend((bot_id, signal_id) for bot_id in bot_ids)
+    return queued
+
+
+def signals_issued_received(sender, *, signal_ids, **kwargs):
+    """A strategy run's signals committed: fan them out (connected in :class:`PortfoliosConfig`)."""
+    signals_fan_out(signal_ids=signal_ids)
+
+
+def key_disabled_received(sender, *, key, reason, by=None, **kwargs):
+    """A key was disabled or deleted: its bots are paused, saying why (connected in :class:`PortfoliosConfig`)."""
+    bots_pause_for_key(key=key, reason=reason, by=by)

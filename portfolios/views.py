@@ -10,7 +10,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from keys.models import ExchangeKey
 from keys.selectors import keys_for_owner
-from portfolios import reports, selectors, services
+from portfolios import pnl, reports, selectors, services
 from portfolios.forms import BotForm, KillSwitchForm, ReportForm, StopForm
 from portfolios.metrics import chart_points
 from portfolios.models import Bot, Order
@@ -55,6 +55,7 @@ def _form_page(request, form, bot=None):
         "form": form,
         "bot": bot,
         "strategy_markets": form.strategy_markets,
+        "key_quotes": form.key_quotes,
         "has_keys": bot is not None or form.fields["key"].queryset.exists(),
     })
 
@@ -105,7 +106,7 @@ def bot_detail(request, pk):
     points, drawdown = chart_points(selectors.bot_equity_points(bot=bot, since=since))
     return render(request, "portfolios/bot_detail.html", {
         "bot": bot,
-        "figures": selectors.bot_figures(bot),
+        "figures": pnl.bots_pnl([bot], now=timezone.now())[bot.pk],
         "positions": bot.positions.all(),
         "chart": {"quote": bot.quote_asset, "points": points},
         "drawdown": drawdown,
@@ -113,6 +114,7 @@ def bot_detail(request, pk):
         "period_label": PERIOD_LABELS[period].lower(),
         "periods": PERIOD_LABELS.items(),
         "orders": _paged(request, selectors.bot_orders(bot=bot), "orders"),
+        "execution": selectors.bot_execution_quality(bot=bot),
         "fills": _paged(request, selectors.bot_fills(bot=bot), "fills"),
         "decisions": _paged(request, selectors.bot_decisions(bot=bot), "signals"),
         "history": _paged(request, selectors.bot_state_changes(bot=bot), "history"),

@@ -2,7 +2,7 @@
 
 At each candle close the strategy sees the candles up to that close only (and,
 for the learned kind, a model trained on candles closing no later); the order
-it asks for is sized by :func:`portfolios.sizing.order_size`, exactly as a bot
+it asks for is sized by :func:`strategies.sizing.order_size`, exactly as a bot
 sizes it, and filled at the next candle's open, with the fee taken as Binance
 takes it: from the asset bought on a buy, from the quote received on a sell. Metrics carry the names Freqtrade users know.
 
@@ -17,8 +17,9 @@ from decimal import Decimal
 
 import numpy as np
 
-from portfolios.sizing import BUY, SELL, market_min_notional, market_step, order_size
-from strategies.registry import HOLD, FEATURE_WARMUP
+from exchanges.markets import market_min_notional, market_step
+from strategies.registry import FEATURE_WARMUP, HOLD
+from strategies.sizing import BUY, SELL, order_size
 from strategies.timeframes import from_ms
 
 YEAR_SECONDS = 365 * 86400

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from portfolios.gateway import ExchangeRejected, public_exchange
+from exchanges import ExchangeRejected, public_exchange
 from strategies.models import Candle
 from strategies.registry import Series
 from strategies.timeframes import floor_time, from_ms, timeframe_delta, timeframe_seconds, to_ms

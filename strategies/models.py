@@ -5,6 +5,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django_cryptography.fields import encrypt
 
+from strategies import bounds
 from strategies.timeframes import timeframe_delta
 
 
@@ -25,6 +26,8 @@ class Strategy(models.Model):
     signal_ttl = models.DurationField(
         null=True, blank=True, help_text="How long a signal may be acted on. Empty: one timeframe."
     )
+    chain_head = models.CharField(max_length=64, blank=True,
+                                  help_text="Hash of the newest signal: the head of the public track record.")
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
@@ -83,6 +86,10 @@ class ModelArtifact(models.Model):
     markets = models.JSONField(default=list)
     metrics = models.JSONField(default=dict, blank=True)
     sha256 = models.CharField(max_length=64, help_text="Digest of the stored bytes, checked on every load.")
+    signature = models.CharField(
+        max_length=64, blank=True,
+        help_text="HMAC-SHA256 of version and bytes under a key derived from ONECLICK_ENCRYPTION_KEY (not in the "
+                  "database): checked before the bytes are ever unpickled.")
     blob = models.BinaryField()
     size = models.PositiveIntegerField(default=0)
     created = models.DateTimeField(auto_now_add=True)
@@ -154,6 +161,9 @@ class Signal(models.Model):
     created = models.DateTimeField()
     expires = models.DateTimeField()
     signature = models.CharField(max_length=128, help_text="Ed25519 signature of the canonical payload, hex.")
+    # The track record: each signal's signed payload names the hash of the strategy's previous signal.
+    previous_hash = models.CharField(max_length=64, blank=True, help_text="Empty on signals from before the chain.")
+    chain_hash = models.CharField(max_length=64, blank=True, db_index=True)
 
     class Meta:
         ordering = ["-candle_close", "market"]
@@ -208,10 +218,14 @@ class Backtest(models.Model):
     )
     strategy = models.ForeignKey(Strategy, on_delete=models.CASCADE, related_name="backtests")
     market = models.CharField(max_length=30)
-    start = models.DateTimeField()
-    end = models.DateTimeField()
-    fee = models.DecimalField(max_digits=8, decimal_places=6, default=Decimal("0.001"))
-    allocation = models.DecimalField(max_digits=24, decimal_places=8, default=Decimal("1000"))
+    start = models.DateTimeField(validators=[MinValueValidator(bounds.EARLIEST_AT)])
+    end = models.DateTimeField(validators=[MaxValueValidator(bounds.LATEST_AT)])
+    fee = models.DecimalField(max_digits=8, decimal_places=6, default=Decimal("0.001"),
+                              validators=[MinValueValidator(bounds.FEE_MIN), MaxValueValidator(bounds.FEE_MAX)])
+    allocation = models.DecimalField(
+        max_digits=24, decimal_places=8, default=Decimal("1000"),
+        validators=[MinValueValidator(bounds.ALLOCATION_MIN), MaxValueValidator(bounds.ALLOCATION_MAX)],
+    )
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
     progress = models.PositiveSmallIntegerField(default=0, help_text="Percent done.")
     error = models.TextField(blank=True)
@@ -225,8 +239,19 @@ class Backtest(models.Model):
         ordering = ["-created"]
         constraints = [
             models.CheckConstraint(condition=models.Q(end__gt=models.F("start")), name="backtest_range_forward"),
-            models.CheckConstraint(condition=models.Q(allocation__gt=0), name="backtest_allocation_positive"),
+            models.CheckConstraint(
+                condition=models.Q(allocation__gte=bounds.ALLOCATION_MIN, allocation__lte=bounds.ALLOCATION_MAX),
+                name="backtest_allocation_range",
+            ),
+            models.CheckConstraint(condition=models.Q(fee__gte=bounds.FEE_MIN, fee__lte=bounds.FEE_MAX),
+                                   name="backtest_fee_range"),
+            models.CheckConstraint(condition=models.Q(start__gte=bounds.EARLIEST_AT, end__lte=bounds.LATEST_AT),
+                                   name="backtest_dates_range"),
+            # One backtest queued or running per user (the platform's own, with no user, are not limited).
+            models.UniqueConstraint(fields=["user"], condition=models.Q(status__in=["queued", "running"]),
+                                    name="backtest_one_pending_per_user"),
         ]
+        indexes = [models.Index(fields=["user", "created"])]
 
     def __str__(self):
         return f"{self.strategy} {self.market} {self.start:%Y-%m-%d}..{self.end:%Y-%m-%d}"

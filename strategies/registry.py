@@ -5,7 +5,7 @@ closed candle (never anything later) and the exposure its own earlier signals
 built (0 = flat, 1 = the whole allocation), and returns a :class:`Decision`:
 an action, a fraction and a short reason a person can read.
 
-Fractions mean what :mod:`portfolios.sizing` says: a buy spends ``fraction``
+Fractions mean what :mod:`strategies.sizing` says: a buy spends ``fraction``
 of the allocation; a sell sells ``fraction`` of the position.
 
 Parameters are validated by the class (``validate_params``) when a strategy is

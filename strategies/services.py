@@ -1,32 +1,40 @@
-"""Everything that changes state in strategies: keys, runs, signals, models, schedules, fan-out.
+"""Everything that changes state in strategies: keys, runs, signals, models, schedules.
 
 Public entry points other apps call:
 - :func:`signal_verify` (bots, before acting on a signal);
-- :func:`signals_fan_out` (called after the signals of a run commit);
+- :data:`signals_issued`, sent with the ids of a run's signals once they
+  commit (the bots' layer fans them out to its bots);
 - :func:`strategy_run` (schedules, ``run_strategy``, the admin's "run now");
 - :func:`strategies_seed`, :func:`schedules_sync`.
 """
 
 import hashlib
+import hmac
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, timedelta
 from decimal import Decimal
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.contrib.auth import get_user_model
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.dispatch import Signal as DjangoSignal
+from django.utils.crypto import salted_hmac
 from django.utils import timezone
 
+from alerts.models import Kind, Severity
+from alerts.services import alert_raise, page_link
+from exchanges import ExchangeError, public_exchange
+from oneclick.lib.clock import db_now
 from oneclick.lib.canonical import canonical_bytes
 from oneclick.lib.logscrub import register_secret
-from portfolios.gateway import ExchangeError, public_exchange
-from strategies import marketdata
+from strategies import bounds, marketdata
 from strategies.models import Backtest, ModelArtifact, Signal, SignalReceipt, Strategy, StrategyRun
 from strategies.registry import (
     FEATURE_WARMUP,
@@ -40,12 +48,16 @@ from strategies.timeframes import TIMEFRAMES, last_closed, timeframe_delta, time
 
 log = logging.getLogger(__name__)
 
-PAYLOAD_VERSION = 1
+# Sent when a run's signals have committed, with ``signal_ids``.
+signals_issued = DjangoSignal()
+
+PAYLOAD_VERSION = 2  # 2: the payload names the previous signal's hash (the track record's chain)
+# The "previous hash" of a strategy's first chained signal.
+CHAIN_GENESIS = "0" * 64
 STALE_RUN_AFTER = timedelta(minutes=15)  # a "running" run older than this was abandoned by a dead worker
 SCHEDULE_DELAY = timedelta(seconds=5)  # after a candle close, so the exchange has closed it too
 RUN_TASK = "strategies.tasks.strategy_run_task"
 RETRAIN_TASK = "strategies.tasks.model_retrain_task"
-BOT_TASK = "portfolios.tasks.bot_signal_execute"
 
 
 # --- strategies and their keys --------------------------------------------------
@@ -137,8 +149,8 @@ def _private_key(strategy):
 
 def signal_payload(signal):
     """The fields a signature covers, as a dict (see :func:`signal_payload_bytes`)."""
-    return {
-        "v": PAYLOAD_VERSION,
+    payload = {
+        "v": PAYLOAD_VERSION if signal.previous_hash else 1,
         "id": signal.pk,
         "strategy_id": signal.strategy_id,
         "strategy": signal.strategy.name,
@@ -153,11 +165,19 @@ def signal_payload(signal):
         "created": signal.created,
         "expires": signal.expires,
     }
+    if signal.previous_hash:
+        payload["previous"] = signal.previous_hash
+    return payload
 
 
 def signal_payload_bytes(signal):
     """Canonical JSON of :func:`signal_payload`: exactly the bytes that are signed."""
     return canonical_bytes(signal_payload(signal))
+
+
+def chain_hash(payload_bytes, signature_hex):
+    """A signal's link in the track record: SHA-256 of its signed bytes, a newline and its signature (hex)."""
+    return hashlib.sha256(payload_bytes + b"\n" + signature_hex.encode("ascii")).hexdigest()
 
 
 def verify_bytes(*, payload, signature_hex, public_key_hex):
@@ -210,7 +230,7 @@ def signal_verify(*, signal, strategy=None, now=None, consumer=None, skew=timede
       Call it inside the transaction that writes what the consumer does with
       the signal (the order intent): if that rolls back, so does the receipt.
     """
-    now = now or timezone.now()
+    now = now or db_now()
     strategy = strategy or signal.strategy
     if signal.strategy_id != strategy.pk:
         return _refused("wrong_strategy")
@@ -289,8 +309,10 @@ def model_train(*, strategy, train_end=None, now=None, gateway=None):
     train_start = train_end - strat.params["train_candles"] * step
     version = strat.artifact_version(train_start, train_end, strategy.markets)
     existing = ModelArtifact.objects.filter(version=version).first()
-    if existing:
+    if existing and existing.signature:
         return existing
+    if existing:  # stored before artifacts were signed: it cannot be trusted, it is trained again
+        existing.delete()
     series_list, fetch_seconds, _ = _training_series(strategy=strategy, strat=strat, train_end=train_end, gateway=gateway, now=now)
     began = time.monotonic()
     model, metrics = strat.train(series_list, int(train_end.timestamp() * 1000))
@@ -309,6 +331,7 @@ def model_train(*, strategy, train_end=None, now=None, gateway=None):
                 markets=sorted(strategy.markets),
                 metrics=metrics,
                 sha256=hashlib.sha256(blob).hexdigest(),
+                signature=artifact_signature(version, blob),
                 blob=blob,
                 size=len(blob),
             )
@@ -318,16 +341,57 @@ def model_train(*, strategy, train_end=None, now=None, gateway=None):
     return artifact
 
 
+ARTIFACT_SALT = "oneclick.model-artifact"
+
+
+def artifact_signature(version, blob, secret=None):
+    """HMAC-SHA256 of an artifact's version and bytes under a key derived from ONECLICK_ENCRYPTION_KEY.
+
+    Unpickling runs code, so an artifact is loaded only when its signature
+    proves the platform wrote it: whoever can write the database alone cannot
+    forge one (the key is not in the database).
+    """
+    secret = secret or settings.ONECLICK_ENCRYPTION_KEY
+    return salted_hmac(ARTIFACT_SALT, version.encode() + b"\n" + blob, secret=secret, algorithm="sha256").hexdigest()
+
+
+def _artifact_authentic(artifact, blob):
+    if not artifact.signature:
+        return False
+    return any(hmac.compare_digest(artifact.signature, artifact_signature(artifact.version, blob, secret))
+               for secret in [settings.ONECLICK_ENCRYPTION_KEY, *settings.ONECLICK_ENCRYPTION_KEY_PREVIOUS])
+
+
+class ArtifactRefused(ValidationError):
+    """An artifact whose bytes or signature do not check out: never unpickled."""
+
+
 def model_load(artifact):
-    """The model of an artifact; its bytes are checked against the stored digest first."""
+    """The model of an artifact; its signature is checked before its bytes are unpickled.
+
+    A tampered or unsigned artifact is refused, and staff are told.
+    """
     model = _model_cache.get(artifact.version)
     if model is None:
         blob = bytes(artifact.blob)
-        if hashlib.sha256(blob).hexdigest() != artifact.sha256:
-            raise ValidationError(f"Model {artifact.version} is corrupt: its digest does not match.")
+        if hashlib.sha256(blob).hexdigest() != artifact.sha256 or not _artifact_authentic(artifact, blob):
+            artifact_refused_alert(artifact=artifact)
+            raise ArtifactRefused(f"Model {artifact.version} was refused: its signature does not match its bytes "
+                                  "(changed outside the platform); it was not loaded.")
         model = LearnedModel.loads(blob)
         _model_cache[artifact.version] = model
     return model
+
+
+def artifact_refused_alert(*, artifact):
+    """Tell every active staff member that an artifact failed its check (it may have been tampered with)."""
+    return _staff_alert(
+        kind=Kind.STRATEGY_RUN_FAILED, severity=Severity.CRITICAL, title=f"Model artifact refused: {artifact.version}",
+        text=f"Strategy {artifact.strategy.name}: the artifact's signature does not match its bytes, so it was "
+             "not loaded. Someone with write access to the database may have changed it.",
+        dedupe_key=f"artifact_refused:{artifact.pk}",
+        link=page_link("admin:strategies_modelartifact_change", artifact.pk, fallback="alerts:list"),
+    )
 
 
 def model_for(*, strategy, strat, candle_close, now=None, gateway=None):
@@ -341,7 +405,7 @@ def model_for(*, strategy, strat, candle_close, now=None, gateway=None):
     candidates = ModelArtifact.objects.filter(
         strategy=strategy, train_end__lte=candle_close, train_end__gt=too_old
     ).defer("blob")
-    for artifact in candidates.order_by("-train_end")[:20]:
+    for artifact in candidates.exclude(signature="").order_by("-train_end")[:20]:
         if artifact.params == strat.params and artifact.markets == markets:
             return ModelArtifact.objects.get(pk=artifact.pk)
     return model_train(strategy=strategy, train_end=candle_close, now=now, gateway=gateway)
@@ -457,7 +521,7 @@ def strategy_run(*, strategy, candle_close=None, now=None, test=False, trigger="
     row, nothing signed, nothing sent to bots.
     """
     began = time.monotonic()
-    now = now or timezone.now()
+    now = now or db_now()
     candle_close = candle_close or last_closed(now, strategy.timeframe)
     if candle_close > now:
         raise ValidationError("That candle has not closed yet.")
@@ -484,7 +548,7 @@ def strategy_run(*, strategy, candle_close=None, now=None, test=False, trigger="
             run.status = StrategyRun.Status.SUCCEEDED
             _run_finish(run, outcome, began)
             ids = [signal.pk for signal in outcome.signals]
-            transaction.on_commit(lambda: signals_fan_out(signal_ids=ids))
+            transaction.on_commit(lambda: signals_issued.send(sender=Signal, signal_ids=ids))
         outcome.status = "succeeded"
     except (ExchangeError, marketdata.UnknownMarket, InsufficientHistory, ValidationError) as error:
         outcome.status, outcome.error = "failed", _error_text(error)
@@ -516,71 +580,47 @@ def _run_fail(run, outcome, began):
     run.status = StrategyRun.Status.FAILED
     run.error = outcome.error
     _run_finish(run, outcome, began)
-    from alerts.services import strategy_run_failed_alert
-
     strategy_run_failed_alert(run=run)
 
 
 def _signals_write(*, strategy, run, outcome, now):
+    """Write, sign and chain the run's signals: each names the hash of the strategy's previous one."""
     created = now.replace(microsecond=0)
     expires = outcome.candle_close + strategy.ttl
     key = _private_key(strategy)
     signals = []
-    for decision in outcome.decisions:
-        signal = Signal.objects.create(
-            strategy=strategy,
-            run=run,
-            market=decision.market,
-            action=decision.action,
-            fraction=decision.fraction,
-            reason=decision.reason,
-            model_version=outcome.model_version,
-            price=decision.price,
-            exposure=decision.exposure,
-            candle_close=outcome.candle_close,
-            created=created,
-            expires=expires,
-            signature="",
-        )
-        # Sign what the database holds, so the stored row verifies byte for byte.
-        signal.refresh_from_db()
-        signal.strategy = strategy
-        signal.signature = key.sign(signal_payload_bytes(signal)).hex()
-        signal.save(update_fields=["signature"])
-        signals.append(signal)
+    with transaction.atomic():
+        # One writer of the strategy's chain at a time.
+        head = Strategy.objects.select_for_update().values_list("chain_head", flat=True).get(pk=strategy.pk)
+        head = head or CHAIN_GENESIS
+        for decision in sorted(outcome.decisions, key=lambda d: d.market):
+            signal = Signal.objects.create(
+                strategy=strategy,
+                run=run,
+                market=decision.market,
+                action=decision.action,
+                fraction=decision.fraction,
+                reason=decision.reason,
+                model_version=outcome.model_version,
+                price=decision.price,
+                exposure=decision.exposure,
+                candle_close=outcome.candle_close,
+                created=created,
+                expires=expires,
+                signature="",
+                previous_hash=head,
+            )
+            # Sign what the database holds, so the stored row verifies byte for byte.
+            signal.refresh_from_db()
+            signal.strategy = strategy
+            payload = signal_payload_bytes(signal)
+            signal.signature = key.sign(payload).hex()
+            signal.chain_hash = head = chain_hash(payload, signal.signature)
+            signal.save(update_fields=["signature", "chain_hash"])
+            signals.append(signal)
+        Strategy.objects.filter(pk=strategy.pk).update(chain_head=head)
+        strategy.chain_head = head
     return signals
-
-
-# --- fan-out -----------------------------------------------------------------------------
-
-
-def signals_fan_out(*, signal_ids):
-    """Queue one ``portfolios.tasks.bot_signal_execute(bot_id, signal_id)`` per running bot.
-
-    A bot gets a signal when it is running, follows the signal's strategy and
-    lists the signal's market. Tasks carry ids only; the task body is
-    idempotent (one order at most per bot and signal), so a repeated fan-out
-    is harmless. Hold signals go out too: the bot records that it held.
-    Returns the (bot_id, signal_id) pairs queued.
-    """
-    from django_q.tasks import async_task
-
-    from portfolios.models import Bot
-
-    signals = list(Signal.objects.filter(pk__in=signal_ids).values_list("pk", "strategy_id", "market"))
-    if not signals:
-        return []
-    strategy_ids = {strategy_id for _, strategy_id, _ in signals}
-    bots = list(
-        Bot.objects.filter(strategy_id__in=strategy_ids, state=Bot.State.RUNNING).values_list("pk", "strategy_id", "markets")
-    )
-    queued = []
-    for signal_id, strategy_id, market in signals:
-        for bot_id, bot_strategy_id, bot_markets in bots:
-            if bot_strategy_id == strategy_id and market in (bot_markets or []):
-                async_task(BOT_TASK, bot_id, signal_id, task_name=f"bot-{bot_id}-signal-{signal_id}", group="signals")
-                queued.append((bot_id, signal_id))
-    return queued
 
 
 # --- schedules ---------------------------------------------------------------------------
@@ -680,6 +720,15 @@ BUILT_IN = [
         "markets": ["BTC/USDT", "ETH/USDT", "BTC/USDC"],
         "params": {},
     },
+    {
+        "name": "Euro Trend Rider",
+        "kind": "trend",
+        "description": "Trend Rider on the euro markets (Kraken's, Bitvavo's and One Trading's main quote): in while "
+        "the 12-candle average is above the 48-candle one, out when it drops below.",
+        "markets": ["BTC/EUR", "ETH/EUR", "SOL/EUR"],
+        "exchange": "paper_kraken",
+        "params": {},
+    },
 ]
 
 
@@ -701,50 +750,105 @@ def strategies_seed():
 # --- backtests -------------------------------------------------------------------------------
 
 BACKTEST_TASK = "strategies.tasks.backtest_execute_task"
-BACKTEST_MAX_DAYS = 2 * 365  # keeps a learned-model backtest well inside the task timeout
+# A backtest still queued or running this long after it was asked for was lost (a worker or the queue gone):
+# it fails with the reason, so its owner may run another.
+BACKTEST_STALE_AFTER = timedelta(hours=1)
+BACKTEST_PENDING = (Backtest.Status.QUEUED, Backtest.Status.RUNNING)
 
 
 def backtest_validate(*, strategy, market, start, end, fee, allocation, now=None):
-    """One clear error per problem; nothing is created when any is found."""
-    now = now or timezone.now()
+    """One clear error per problem; nothing is created when any is found. Bounds: :mod:`strategies.bounds`."""
+    now = now or db_now()
+    max_days = settings.BACKTEST_MAX_DAYS
     errors = {}
     if start is None or end is None:
         errors["end"] = ["Give a start and an end."]
+    elif start < bounds.EARLIEST_AT:
+        errors["start"] = [f"The start must be on or after {bounds.EARLIEST:%Y-%m-%d}: no market has older candles."]
+    elif end > bounds.latest_end(now):
+        errors["end"] = [f"The end must be on or before {bounds.latest_end(now):%Y-%m-%d} (UTC)."]
     elif end <= start:
         errors["end"] = ["The range is empty or reversed: the end must be after the start."]
     elif end - start < strategy.timeframe_delta:
         errors["end"] = [f"The range must cover at least one {strategy.timeframe} candle."]
     elif start >= last_closed(now, strategy.timeframe):
         errors["start"] = ["The start must be in the past."]
-    elif end - start > timedelta(days=BACKTEST_MAX_DAYS):
-        errors["end"] = [f"At most {BACKTEST_MAX_DAYS} days per backtest."]
+    elif end - start > timedelta(days=max_days):
+        errors["end"] = [f"At most {max_days} days per backtest."]
     if not market or "/" not in market:
         errors["market"] = ['A symbol such as "BTC/USDT".']
-    if fee is None or not (Decimal(0) <= Decimal(fee) < Decimal("0.1")):
-        errors["fee"] = ["A fee rate from 0 to 0.1 (0.001 is 0.1%)."]
-    if allocation is None or Decimal(allocation) <= 0:
-        errors["allocation"] = ["The allocation must be above zero."]
+    if fee is None or not Decimal(fee).is_finite() or not (bounds.FEE_MIN <= Decimal(fee) <= bounds.FEE_MAX):
+        errors["fee"] = [f"A fee rate from {bounds.FEE_MIN} to {bounds.FEE_MAX} (0.001 is 0.1%)."]
+    if (allocation is None or not Decimal(allocation).is_finite()
+            or not (bounds.ALLOCATION_MIN <= Decimal(allocation) <= bounds.ALLOCATION_MAX)):
+        errors["allocation"] = [f"An allocation from {bounds.ALLOCATION_MIN} to {bounds.ALLOCATION_MAX:,.0f}."]
     if errors:
         raise ValidationError(errors)
 
 
-def backtest_create(*, user, strategy, market, start, end, fee=Decimal("0.001"), allocation=Decimal("1000"), enqueue=True):
-    """A queued backtest; the worker runs it (``enqueue=False``: the caller runs it)."""
-    backtest_validate(strategy=strategy, market=market, start=start, end=end, fee=fee, allocation=allocation)
-    with transaction.atomic():
-        backtest = Backtest.objects.create(
-            user=user, strategy=strategy, market=market, start=start, end=end, fee=fee, allocation=allocation
-        )
-        if enqueue:
-            pk = backtest.pk
-            transaction.on_commit(lambda: _backtest_enqueue(pk))
+def backtest_quota_check(*, user, now=None):
+    """Refuse (ValidationError) a new backtest of ``user``: one queued or running at a time, so many a day.
+
+    Everyone is limited, staff too: the backtest workers are shared. The
+    platform's own backtests (no user, ``manage.py backtest``) run in their own
+    process and are not. "Today" is the database's day (UTC).
+    """
+    now = now or db_now()
+    mine = Backtest.objects.filter(user=user)
+    mine.filter(status__in=BACKTEST_PENDING, created__lt=now - BACKTEST_STALE_AFTER).update(
+        status=Backtest.Status.FAILED, finished=now,
+        error=f"Not finished {BACKTEST_STALE_AFTER.seconds // 3600} hour after it was asked for: the backtest "
+              "workers may be down or busy. Run it again.",
+    )
+    pending = mine.filter(status__in=BACKTEST_PENDING).order_by("created").first()
+    if pending is not None:
+        raise ValidationError({NON_FIELD_ERRORS: [
+            f"Your backtest #{pending.pk} ({pending}) is still {pending.get_status_display().lower()}: one "
+            "backtest at a time. Its page shows when it is done; then run the next."
+        ]})
+    day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    per_day = settings.BACKTESTS_PER_DAY
+    if mine.filter(created__gte=day).count() >= per_day:
+        raise ValidationError({NON_FIELD_ERRORS: [
+            f"You have run {per_day} backtests today, the most a day allows. "
+            "You can run more after midnight UTC."
+        ]})
+
+
+def backtest_create(*, user, strategy, market, start, end, fee=Decimal("0.001"), allocation=Decimal("1000"),
+                    enqueue=True):
+    """A queued backtest; the worker runs it (``enqueue=False``: the caller runs it).
+
+    Raises ValidationError, and creates nothing, on bad input or when ``user`` has reached a limit
+    (:func:`backtest_quota_check`).
+    """
+    now = db_now()
+    backtest_validate(strategy=strategy, market=market, start=start, end=end, fee=fee, allocation=allocation, now=now)
+    if user is not None:
+        backtest_quota_check(user=user, now=now)
+    try:
+        with transaction.atomic():
+            backtest = Backtest.objects.create(
+                user=user, strategy=strategy, market=market, start=start, end=end, fee=fee, allocation=allocation
+            )
+            if enqueue:
+                pk = backtest.pk
+                transaction.on_commit(lambda: _backtest_enqueue(pk))
+    except IntegrityError:
+        if user is None or not Backtest.objects.filter(user=user, status__in=BACKTEST_PENDING).exists():
+            raise
+        # Another request of the same user queued one in between (the one-pending constraint).
+        raise ValidationError({NON_FIELD_ERRORS: [
+            "You already have a backtest queued or running: one at a time. Wait for it to finish."
+        ]}) from None
     return backtest
 
 
 def _backtest_enqueue(pk):
+    """Into the backtests' own queue (``settings.BACKTEST_QUEUE``): the order workers never wait behind it."""
     from django_q.tasks import async_task
 
-    async_task(BACKTEST_TASK, pk, task_name=f"backtest-{pk}", group="backtests")
+    async_task(BACKTEST_TASK, pk, task_name=f"backtest-{pk}", group="backtests", cluster=settings.BACKTEST_QUEUE)
 
 
 def backtest_time_limit():
@@ -761,7 +865,11 @@ def backtest_execute(*, backtest, progress=None, now=None, gateway=None, time_li
 
     deadline = time.monotonic() + time_limit if time_limit is not None else None
     now = now or timezone.now()
-    Backtest.objects.filter(pk=backtest.pk).update(status=Backtest.Status.RUNNING, progress=0, error="")
+    claimed = Backtest.objects.filter(pk=backtest.pk, status=Backtest.Status.QUEUED).update(
+        status=Backtest.Status.RUNNING, progress=0, error="")
+    if not claimed:  # run, or given up as lost (backtest_quota_check), meanwhile
+        backtest.refresh_from_db()
+        return backtest
     strategy = backtest.strategy
     try:
         strat = strategy_for(strategy)
@@ -843,3 +951,18 @@ def backtest_execute(*, backtest, progress=None, now=None, gateway=None, time_li
     backtest.finished = timezone.now()
     backtest.save(update_fields=["status", "progress", "error", "metrics", "equity", "trades", "finished"])
     return backtest
+
+
+def _staff_alert(**fields):
+    """One alert for every active staff member."""
+    return [alert_raise(user=user, **fields) for user in get_user_model().objects.filter(is_staff=True, is_active=True)]
+
+
+def strategy_run_failed_alert(*, run):
+    """Tell every active staff member that a strategy run failed."""
+    strategy = run.strategy
+    return _staff_alert(
+        kind=Kind.STRATEGY_RUN_FAILED, severity=Severity.WARNING, title=f"Strategy run failed: {strategy.name}",
+        text=run.error or "No error recorded.", dedupe_key=f"strategy_run_failed:{strategy.pk}",
+        link=page_link("admin:strategies_strategyrun_change", run.pk, fallback="alerts:list"),
+    )

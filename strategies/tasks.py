@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 
 from django.utils import timezone
 
+from oneclick.lib.clock import db_now
 from strategies import services
 from strategies.models import Backtest, Strategy
 from strategies.timeframes import last_closed
@@ -19,7 +20,7 @@ def strategy_run_task(strategy_id, intended=None):
     strategy = Strategy.objects.filter(pk=strategy_id, active=True).first()
     if strategy is None:
         return "inactive or deleted"
-    now = timezone.now()
+    now = db_now()
     moment = datetime.fromisoformat(intended) if intended else now
     if timezone.is_naive(moment):
         moment = moment.replace(tzinfo=UTC)

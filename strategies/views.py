@@ -1,5 +1,6 @@
 import json
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -10,7 +11,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from strategies import selectors, services
+from strategies import bounds, selectors, services
+from strategies import track_record as track_records
 from strategies.backtest import trades_csv
 from strategies.forms import BacktestForm
 from strategies.models import Backtest, Signal, Strategy
@@ -61,6 +63,15 @@ def metric_rows(metrics):
 # --- signals ---------------------------------------------------------------------------
 
 
+def _market_filter(request, markets):
+    """The ``?market=`` filter: empty, or one of ``markets`` (anything else, a NUL byte included, is a 404)."""
+    market = request.GET.get("market", "").strip()
+    if market and market not in markets:
+        raise Http404("No such market.")
+    return market
+
+
+
 @login_required
 def signal_list(request):
     strategies = list(selectors.strategy_all())
@@ -69,11 +80,11 @@ def signal_list(request):
         strategy = next((s for s in strategies if str(s.pk) == request.GET["strategy"]), None)
         if strategy is None:
             raise Http404("No such strategy.")
-    market = request.GET.get("market", "").strip()
+    markets = sorted({m for s in strategies for m in s.markets})
+    market = _market_filter(request, markets)
     page = Paginator(selectors.signals_recent(strategy=strategy, market=market or None), 50).get_page(
         request.GET.get("page")
     )
-    markets = sorted({m for s in strategies for m in s.markets})
     return render(
         request,
         "strategies/signal_list.html",
@@ -126,7 +137,7 @@ def strategy_list(request):
 @login_required
 def strategy_detail(request, pk):
     strategy = get_object_or_404(Strategy, pk=pk)
-    market = request.GET.get("market", "").strip()
+    market = _market_filter(request, strategy.markets)
     signals = selectors.signals_recent(strategy=strategy, market=market or None, limit=60)
     return render(
         request,
@@ -142,11 +153,46 @@ def strategy_detail(request, pk):
             .defer("equity", "trades")[:10],
             "artifact": strategy.artifacts.defer("blob").first(),
             "form": BacktestForm(strategy=strategy),
+            "backtest_limits": backtest_limits(),
         },
     )
 
 
+# --- the public track record (no sign-in) --------------------------------------------------
+
+TRACK_RECORD_PAGE = 100
+
+
+@require_http_methods(["GET", "HEAD"])
+def track_record(request, pk):
+    """Every chained signal of the strategy with its hash and signature, and what following them made."""
+    strategy = get_object_or_404(Strategy, pk=pk)
+    signals = track_records.chained_signals(strategy)
+    page = Paginator(signals.order_by("-pk"), TRACK_RECORD_PAGE).get_page(request.GET.get("page"))
+    return render(request, "strategies/track_record.html", {
+        "strategy": strategy,
+        "page": page,
+        "count": page.paginator.count,
+        "head": strategy.chain_head or services.CHAIN_GENESIS,
+        "following": track_records.follow(signals.only("market", "action", "fraction", "price")),
+        "fee_percent": track_records.FOLLOW_FEE * 100,
+    })
+
+
+@require_http_methods(["GET", "HEAD"])
+def track_record_json(request, pk):
+    strategy = get_object_or_404(Strategy, pk=pk)
+    response = HttpResponse(json.dumps(track_records.track_record_export(strategy), ensure_ascii=False, indent=1),
+                            content_type="application/json; charset=utf-8")
+    response["Content-Disposition"] = f'inline; filename="track-record-{strategy.pk}.json"'
+    return response
+
+
 # --- backtests --------------------------------------------------------------------------
+
+
+def backtest_limits():
+    return {"per_day": settings.BACKTESTS_PER_DAY, "max_days": settings.BACKTEST_MAX_DAYS, "earliest": bounds.EARLIEST}
 
 
 def _visible_backtest(request, pk):
@@ -178,7 +224,8 @@ def backtest_new(request, pk):
         else:
             messages.info(request, "Backtest queued: this page shows the result when it is done.")
             return redirect("strategy_pages:backtest_detail", pk=backtest.pk)
-    return render(request, "strategies/backtest_new.html", {"strategy": strategy, "form": form})
+    return render(request, "strategies/backtest_new.html",
+                  {"strategy": strategy, "form": form, "backtest_limits": backtest_limits()})
 
 
 @login_required

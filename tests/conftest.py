@@ -3,8 +3,11 @@ import time
 
 import pytest
 from allauth.account.models import EmailAddress
+from allauth.account.internal.flows.reauthentication import reauthenticate_by_password
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.test import RequestFactory
+from django.urls import reverse
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.oath import TOTP
 
@@ -16,18 +19,27 @@ pytest_plugins = ["tests.plugins.paper", "tests.plugins.telegram"]
 PASSWORD = "correct-horse-battery-9"
 
 
+DB_FIXTURES = {"db", "transactional_db", "django_db_reset_sequences", "django_db_serialized_rollback", "live_server"}
+
+
 @pytest.fixture(autouse=True)
-def _fresh_cache():
-    """Rate-limit counters and cached data never leak between tests."""
+def _fresh_cache(request):
+    """Rate-limit counters and cached data never leak between tests.
+
+    Without Redis the shared cache is a database table: it is emptied for the tests that use the
+    database (a test without one cannot reach it either).
+    """
+    caches["local"].clear()
     if settings.REDIS_URL:
         client = cache._cache.get_client(write=True)
         for key in client.scan_iter(match=f"{settings.CACHE_KEY_PREFIX}:*"):
             client.delete(key)
-    else:
+    elif request.node.get_closest_marker("django_db") or DB_FIXTURES & set(request.fixturenames):
+        request.getfixturevalue("_django_db_helper")
         cache.clear()
-    from portfolios import ratelimit
+    from exchanges import budget
 
-    ratelimit.reset()
+    budget.reset()
     yield
 
 
@@ -70,14 +82,29 @@ def enable_two_factor(user):
     return device, codes
 
 
-def login_verified(client, user, device=None):
-    """Signed in, and through the second factor when the user has one."""
+def login_verified(client, user, device=None, *, reauthenticated=True):
+    """Signed in, and through the second factor when the user has one.
+
+    ``reauthenticated``: the password was also confirmed a moment ago (allauth's "Confirm access" page), as
+    sensitive changes demand; ``False`` for a session that only holds the sign-in.
+    """
     client.force_login(user)
+    session = client.session
     if device is not None:
-        session = client.session
         session[DEVICE_ID_SESSION_KEY] = device.persistent_id
-        session.save()
+    if reauthenticated:
+        request = RequestFactory().get("/")
+        request.session, request.user = session, user
+        reauthenticate_by_password(request)
+    session.save()
     return client
+
+
+def reauthenticate(client, password=PASSWORD):
+    """Confirm the password on allauth's page, as a user asked to does."""
+    response = client.post(reverse("account_reauthenticate"), {"password": password})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    return response
 
 
 @pytest.fixture

@@ -4,9 +4,12 @@ Existing values are kept; only missing ones are added, so running it again
 changes nothing. Needs no Django settings.
 """
 
+import os
 import secrets
 import sys
 from pathlib import Path
+
+from oneclick.lib.files import PRIVATE, make_private
 
 DEFAULTS = {
     "SECRET_KEY": lambda: secrets.token_urlsafe(50),
@@ -36,6 +39,9 @@ def read(path):
 def ensure(path):
     existing = read(path)
     missing = {name: make() for name, make in DEFAULTS.items() if name not in existing}
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, PRIVATE))  # it holds the demo's keys: the owner only
+    make_private(path)
     if missing:
         with path.open("a") as handle:
             if not existing:

@@ -1,10 +1,11 @@
 """Redact secrets from every log record before any handler formats it.
 
-Three kinds of secret are caught:
+Four kinds of secret are caught:
 - request signatures in query strings or bodies (``signature=...``);
 - API keys in headers (``X-MBX-APIKEY``) and common credential fields
   (``apiKey``, ``secret``, ``password``, ``passphrase``, ``privateKey``,
   ``token``) written as ``name=value``, ``name: value`` or JSON;
+- the token of an invitation link (``/accounts/invitation/<token>/``);
 - exact values registered at runtime with :func:`register_secret` (a
   decrypted exchange secret is registered by the process that uses it).
 """
@@ -27,6 +28,8 @@ _PATTERNS = [
     re.compile(rf"(?i)(['\"](?:{_FIELD_NAMES})['\"]\s*:\s*['\"])[^'\"]+"),
     # Header lines: X-MBX-APIKEY: value.
     re.compile(r"(?i)(\bx-mbx-apikey\s*:\s*)\S+"),
+    # The one-time token of an invitation link (its path, as request logs write it).
+    re.compile(r"(/accounts/invitation/)[^/\s?#'\"]+"),
     # PEM private keys.
     re.compile(r"(-----BEGIN [A-Z ]*PRIVATE KEY-----)[\s\S]*?(?=-----END)"),
 ]

@@ -112,6 +112,17 @@ def test_link_and_unlink_telegram_from_the_portal(client, alice, bob, telegram):
     assert not TelegramLink.objects.filter(user=alice).exists()
 
 
+def test_link_tokens_a_user_asks_for_are_limited(client, alice, bob, telegram):
+    login_verified(client, alice)
+    pages = [client.post(reverse("alerts:telegram_link"), follow=True).content.decode() for _ in range(11)]
+    assert ["start=" in page for page in pages] == [True] * 10 + [False]
+    assert "Too many Telegram links asked for" in pages[-1]
+    assert TelegramLinkToken.objects.filter(user=alice).count() == 10
+    # bob's own limit is untouched.
+    login_verified(client, bob)
+    assert "start=" in client.post(reverse("alerts:telegram_link")).content.decode()
+
+
 def test_send_a_test_alert_shows_the_delivery_result(client, alice, smtp, telegram):
     TelegramLink.objects.create(user=alice, chat_id=888)
     telegram.block(888)

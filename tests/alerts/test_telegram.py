@@ -80,6 +80,18 @@ def test_an_unknown_token_is_refused(telegram, db):
     assert "not valid" in reply and not TelegramLink.objects.exists()
 
 
+def test_a_chat_that_sends_wrong_tokens_is_stopped_before_it_can_guess_one(alice, telegram):
+    # "5 per 10 minutes" refused tokens per chat: then even a valid token is not tried from that chat.
+    replies = [_say(telegram, f"/start guess-{n}")[0] for n in range(7)]
+    assert ["not valid" in reply for reply in replies] == [True] * 5 + [False] * 2
+    assert all("Too many link attempts" in reply for reply in replies[5:])
+    token = telegram_link_token_create(user=alice)
+    assert "Too many link attempts" in _say(telegram, f"/start {token}")[0]
+    assert not TelegramLink.objects.exists()
+    # Another chat is not held back by this one, and the token still works there.
+    assert "Linked to your OneClick account" in _say(telegram, f"/start {token}", chat=CHAT + 1)[0]
+
+
 @pytest.mark.parametrize("text", ["/status", "/pause", "/stop", "hello", "/start"])
 def test_an_unlinked_chat_only_gets_a_link_from_the_portal_reply(text, alice, telegram):
     [reply] = _say(telegram, text)
@@ -157,8 +169,10 @@ def test_status_balance_positions_alerts_and_help(bots, alice, telegram):
     alert_raise(user=alice, kind="test", severity="warning", title="Something to know")
 
     [status] = _say(telegram, "/status")
-    assert "Alpha: running, equity 512.50 USDT, today +12.50" in status
-    assert "Beta: running, equity n/a" in status
+    # As the portal shows them (portfolios.pnl): allocation 500 plus 0.01 BTC up 1,000 since bought; no
+    # figure before today (UTC), so all of it is today's.
+    assert "Alpha: running, equity 510.00 USDT, today +10.00" in status
+    assert "Beta: running, equity 500.00 USDT, today +0.00" in status
     [balance] = _say(telegram, "/balance")
     assert "Paper: USDT 1000 (free 900)" in balance
     [positions] = _say(telegram, "/positions")

@@ -152,7 +152,6 @@ class Stack:
     def start(self, timeout=90.0):
         self.mailbox.start()
         self.manage("migrate", "--noinput")
-        self.manage("createcachetable")
         self.manage("collectstatic", "--noinput", "--verbosity", "0")
         self._log = open(self.log_path, "ab")
         # honcho as `make run` starts it; an empty env file, since the environment above is complete.

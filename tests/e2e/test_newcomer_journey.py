@@ -102,6 +102,11 @@ def test_newcomer_journey(stack, browser, screenshots):
 
     # Link it with a fresh code: the page shows it masked, never the secret.
     page.goto(f"{url}/keys/link/")
+    # Linking a key asks for the password again first, then comes back to the form.
+    expect(page.locator("h1")).to_have_text("Confirm your password")
+    page.fill("input[name=password]", PASSWORD)
+    page.get_by_role("button", name="Confirm").click()
+    page.wait_for_url(f"{url}/keys/link/")
     page.select_option("select[name=exchange]", "paper")
     page.fill("input[name=label]", "Paper main")
     page.fill("input[name=api_key]", api_key)

@@ -2,13 +2,20 @@
 
 - :class:`Clusters`: starts ``manage.py qcluster`` in its own process group
   (so SIGKILL takes the whole cluster down, as a machine crash would), waits
-  for its heartbeat, kills and restarts it.
+  for its heartbeat, kills and restarts it; ``clock_shift`` runs a cluster on a
+  wrong wall clock (tests/faults/clockshift).
 - :func:`world_build`: paper accounts with linked keys and bots on one strategy.
 - :func:`wait_until`: poll the database (or the exchange) until a condition
   holds, with a deadline; the failure message says what was still missing.
 - :func:`assert_converged`: orders at the exchange == orders in our database ==
   one per (bot, signal) that passed the guard; balances and positions equal
-  the exchange's; the expected alerts raised once.
+  the exchange's; the expected alerts raised once. Its parts
+  (:func:`assert_orders_at_exchange`, :func:`assert_positions_from_trades`,
+  :func:`assert_alerts`) serve the tests whose bots do not all trade.
+- :func:`positions_true_within`: balances and positions equal the exchange's
+  soon after the last order, with no reconciliation queued by the test.
+- Faults outside the workers: :func:`redis_flush_deployment`,
+  :func:`database_connections_kill`, :func:`exchange_kill_and_restart`.
 """
 
 import importlib
@@ -17,6 +24,7 @@ import signal as signals
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -27,6 +35,10 @@ ROOT = Path(__file__).resolve().parents[2]
 # Deadlines for convergence. Generous: they bound a failure, not the normal run.
 STARTUP_SECONDS = 60
 CONVERGE_SECONDS = 180
+# Balances and positions equal the exchange's this long after the last order outcome is recorded (issue 13).
+POSITIONS_TRUE_SECONDS = 30
+# Put first on a cluster's PYTHONPATH, its sitecustomize shifts the cluster's wall clock.
+CLOCKSHIFT_DIR = Path(__file__).resolve().parent / "clockshift"
 
 
 def cluster_services_missing():
@@ -71,6 +83,12 @@ def wait_until(condition, *, timeout=CONVERGE_SECONDS, interval=0.5, every=None,
 # --- clusters ------------------------------------------------------------------------------------------
 
 
+def clock_shift_env(env, seconds):
+    """``env`` for a process whose wall clock is ``seconds`` off (time.time, time.time_ns, timezone.now)."""
+    path = os.pathsep.join(filter(None, [str(CLOCKSHIFT_DIR), env.get("PYTHONPATH")]))
+    return {**env, "PYTHONPATH": path, "FAULT_CLOCK_SHIFT_SECONDS": str(seconds)}
+
+
 @dataclass
 class Cluster:
     label: str
@@ -92,9 +110,12 @@ class Clusters:
     log_dir: Path
     members: list = field(default_factory=list)
 
-    def start(self, label="a", workers=4, **env):
-        cluster = Cluster(label=label, env={**self.env, "Q_WORKERS": str(workers), **env},
-                          log_path=self.log_dir / f"qcluster-{label}.log")
+    def start(self, label="a", workers=4, clock_shift=None, **env):
+        """Start a cluster; ``clock_shift`` (seconds, + ahead, - behind) runs all its processes on a wrong clock."""
+        env = {**self.env, "Q_WORKERS": str(workers), **env}
+        if clock_shift:
+            env = clock_shift_env(env, clock_shift)
+        cluster = Cluster(label=label, env=env, log_path=self.log_dir / f"qcluster-{label}.log")
         self.members.append(cluster)
         self._spawn(cluster)
         return cluster
@@ -207,44 +228,58 @@ class World:
     strategy: object
     accounts: list
     bots: list
+    venue: object = None  # tests.venues.conftest.Venue, or None for the paper exchange
     # Alerts and key events of the set-up (linking the keys), before any fault.
     alerts_before: set = field(default_factory=set)
     key_events_before: set = field(default_factory=set)
+    # Orders each earlier life of the exchange accepted, per client order id (its counters die with it).
+    accepted_before: list = field(default_factory=list)
 
     def bot_ids(self):
         return [bot.pk for bot in self.bots]
 
+    def order_id(self, engine_id):
+        """How the venue shows the paper exchange's order number."""
+        return self.venue.order_id(engine_id) if self.venue else str(engine_id)
 
-def world_build(*, paper, owners, bots, accounts, markets=("BTC/USDT",), usdt="10000"):
-    """``accounts`` paper accounts (USDT only) linked as keys, ``bots`` bots spread over them."""
+
+def world_build(*, paper, owners, bots, accounts, markets=None, usdt="10000", venue=None):
+    """``accounts`` paper accounts (the quote asset only) linked as keys, ``bots`` bots spread over them.
+
+    ``venue`` (a :class:`tests.venues.conftest.Venue`) puts the accounts on that venue's dialect and
+    links them as keys of that exchange; by default, the paper exchange (Binance's dialect).
+    """
     from django_q.models import Schedule
 
+    from exchanges import Credentials
     from keys.services import key_link
-    from portfolios.gateway import Credentials
     from strategies.services import strategy_create
     from tests.portfolios.conftest import make_bot
 
-    strategy = strategy_create(name="Trend under faults", kind="trend", markets=["BTC/USDT", "ETH/USDT", "SOL/USDT"])
+    exchange, dialect, quote = (venue.name, venue.dialect, venue.quote) if venue else ("paper", "binance", "USDT")
+    markets = markets or (f"BTC/{quote}",)
+    strategy = strategy_create(name="Trend under faults", kind="trend", exchange=exchange,
+                               markets=[f"BTC/{quote}", f"ETH/{quote}", f"SOL/{quote}"])
     # The strategy's own 4-hourly run would write a newer signal (superseding the test's) if a candle
     # closed during the test: the test issues its signals itself.
     Schedule.objects.filter(func__startswith="strategies.").delete()
     linked = []
     for n in range(accounts):
-        account_id = paper.create_account(USDT=usdt)
+        account_id = paper.create_account(venue=dialect, **{quote: usdt})
         secret = paper.create_key(account_id)
         owner = owners[n % len(owners)]
-        key = key_link(owner=owner, exchange="paper", label=f"Paper {n}", confirmed_no_withdrawals=True,
-                       credentials=Credentials(api_key=secret["api_key"], secret=secret["secret"]))
+        key = key_link(owner=owner, exchange=exchange, label=f"Paper {n}", confirmed_no_withdrawals=True,
+                       credentials=Credentials(api_key=secret["api_key"], secret=secret.get("secret") or ""))
         linked.append(Account(id=account_id, key=key))
     made = []
     for n in range(bots):
         account = linked[n % len(linked)]
         made.append(make_bot(account.key.owner, account.key, strategy, markets=markets, allocation="500",
-                             cap="400", name=f"Bot {n}"))
+                             cap="400", quote=quote, name=f"Bot {n}"))
     from alerts.models import Alert
     from keys.models import KeyEvent
 
-    return World(paper=paper, strategy=strategy, accounts=linked, bots=made,
+    return World(paper=paper, strategy=strategy, accounts=linked, bots=made, venue=venue,
                  alerts_before=set(Alert.objects.values_list("pk", flat=True)),
                  key_events_before=set(KeyEvent.objects.values_list("pk", flat=True)))
 
@@ -272,10 +307,62 @@ def recovery_nudge():
     async_task("portfolios.tasks.orders_recover_task", group="recovery")
 
 
-# --- the invariants ----------------------------------------------------------------------------------
+# --- faults outside the workers ----------------------------------------------------------------------
 
 
-def _exchange_orders(world):
+def redis_flush_deployment():
+    """What FLUSHDB does to this deployment: its task queue, cluster heartbeats, cache and rate-limit counts gone.
+
+    Only this test's keys (the queue and cache prefix are per pytest process, see tests/testenv.py): tests
+    running in parallel on the same Redis keep theirs. Returns how many queued tasks were lost.
+    """
+    from django.core.cache import cache
+    from django_q.brokers import get_broker
+    from django_q.conf import Conf
+
+    client = cache._cache.get_client(write=True)
+    queue = get_broker().list_key
+    keys = {queue, *(key for pattern in (f"django_q:{Conf.PREFIX}:*", f"{settings.CACHE_KEY_PREFIX}:*")
+                     for key in client.scan_iter(match=pattern))}
+    with client.pipeline(transaction=True) as pipe:
+        pipe.llen(queue)
+        pipe.delete(*keys)
+        lost, _deleted = pipe.execute()
+    return lost
+
+
+def database_connections_kill():
+    """Terminate every other connection to this test's database (a failover or a restarted PgBouncer would).
+
+    Returns how many were terminated.
+    """
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
+                       "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+def exchange_kill_and_restart(world, *, down_seconds, faults=None):
+    """SIGKILL the exchange (a crash), leave it down a while, start it again on its port and data.
+
+    Its orders, trades and balances persist; its fault knobs and counters do not: what it had
+    counted is kept on the world for the final check, and ``faults`` are set again.
+    """
+    world.accepted_before.append(world.paper.counters()["orders_by_client_order_id"])
+    world.paper.kill()
+    time.sleep(down_seconds)
+    world.paper.restart()
+    if faults:
+        world.paper.fault(**faults)
+
+
+# --- waiting for the outcome -------------------------------------------------------------------------
+
+
+def exchange_orders(world):
+    """The orders the exchange holds for the world's accounts, by client order id (more than one: a duplicate)."""
     orders = {}
     for account in world.accounts:
         for order in world.paper.account(account.id)["orders"]:
@@ -295,34 +382,37 @@ def orders_settled(world, signal_ids):
 
 
 def wait_settled(world, signal_ids, *, clusters, timeout=CONVERGE_SECONDS, nudge_every=5.0):
+    """Until every pair is decided and every order resolved, nudging the recovery pass. Returns when (monotonic)."""
     try:
         wait_until(lambda: orders_settled(world, signal_ids), timeout=timeout,
                    every=(nudge_every, recovery_nudge), what="every (bot, signal) decided and its order resolved")
     except AssertionError as error:
         raise AssertionError(f"{error}\n{clusters.logs()}") from None
+    return time.monotonic()
 
 
 def reconciled(world):
     """Balances and positions as the exchange has them (after the reconciliations the orders queued)."""
     from portfolios.models import Balance, Position
 
+    quotes = {bot.quote_asset for bot in world.bots}
     problems = []
     for account in world.accounts:
         snapshot = world.paper.account(account.id)
         theirs = {asset: Decimal(b["free"]) + Decimal(b["locked"]) for asset, b in snapshot["balances"].items()}
         ours = {b.asset: b.total for b in Balance.objects.filter(key=account.key)}
-        for asset in set(theirs) | set(ours):
+        for asset in sorted(set(theirs) | set(ours)):
             if theirs.get(asset, Decimal(0)) != ours.get(asset, Decimal(0)):
                 problems.append(f"account {account.id} {asset}: exchange {theirs.get(asset)} ours {ours.get(asset)}")
-        # The accounts start with USDT only: what they hold of a base asset is the sum of their bots' positions.
+        # The accounts start with the quote only: what they hold of a base asset is the sum of their bots' positions.
         held = {}
         for position in Position.objects.filter(bot__key=account.key):
             base = position.market.split("/")[0]
             held[base] = held.get(base, Decimal(0)) + position.quantity
-        for base, quantity in held.items():
-            if theirs.get(base, Decimal(0)) != quantity:
-                problems.append(f"account {account.id} {base}: exchange {theirs.get(base)} positions {quantity}")
-    return not problems, problems[:5]
+        for base in sorted((set(held) | set(theirs)) - quotes):
+            if theirs.get(base, Decimal(0)) != held.get(base, Decimal(0)):
+                problems.append(f"account {account.id} {base}: exchange {theirs.get(base)} positions {held.get(base)}")
+    return not problems, f"{len(problems)} differences: {problems[:6]}"
 
 
 def reconcile_and_wait(world, *, clusters, timeout=CONVERGE_SECONDS):
@@ -338,11 +428,105 @@ def reconcile_and_wait(world, *, clusters, timeout=CONVERGE_SECONDS):
         raise AssertionError(f"{error}\n{clusters.logs()}") from None
 
 
+def positions_true_within(world, clusters, *, since, seconds=POSITIONS_TRUE_SECONDS):
+    """Wait, queuing nothing, until balances and positions equal the exchange's, at most ``seconds`` after ``since``.
+
+    ``since`` is when every order's outcome was seen recorded (:func:`wait_settled` returns it): the product
+    plans the reconciliation itself after each recorded outcome, whoever recorded it (the bot task, the
+    recovery pass, a lookup).
+    """
+    left = round(max(0.0, since + seconds - time.monotonic()), 1)
+    try:
+        wait_until(lambda: reconciled(world), timeout=left,
+                   what=f"balances and positions equal to the exchange's {seconds}s after the last order "
+                        "(no reconciliation queued by the test)")
+    except AssertionError as error:
+        raise AssertionError(f"{error}\n{clusters.logs()}") from None
+
+
+# --- the invariants ----------------------------------------------------------------------------------
+
+
+def _accepted(world):
+    """How many orders the exchange accepted per client order id, over every life of the exchange process."""
+    accepted = Counter(world.paper.counters()["orders_by_client_order_id"])
+    for before in world.accepted_before:
+        accepted.update(before)
+    return accepted
+
+
+def assert_orders_at_exchange(world, orders):
+    """The orders our database says reached the exchange are there, once each; the others are not; none twice."""
+    from portfolios.models import Order
+
+    at_exchange = exchange_orders(world)
+    duplicated = {cid: len(found) for cid, found in at_exchange.items() if len(found) > 1}
+    assert not duplicated, f"orders at the exchange more than once: {duplicated}"
+    reached = [o for o in orders if o.state in (Order.State.FILLED, Order.State.PARTIAL, Order.State.OPEN)]
+    ours = {o.client_order_id for o in reached}
+    assert set(at_exchange) == ours, {
+        "at the exchange, not recorded as sent": [(cid, found[0]["status"]) for cid, found in at_exchange.items()
+                                                  if cid not in ours][:10],
+        "recorded as sent, not at the exchange": sorted(ours - set(at_exchange))[:10]}
+    for order in reached:
+        [theirs] = at_exchange[order.client_order_id]
+        assert theirs["account"] == next(a.id for a in world.accounts if a.key.pk == order.key_id)
+        assert world.order_id(theirs["orderId"]) == order.exchange_order_id
+        assert theirs["status"] == "FILLED" and order.state == Order.State.FILLED, (order.client_order_id,
+                                                                                     order.state, theirs["status"])
+        assert Decimal(theirs["executedQty"]) == order.filled_quantity
+    assert {cid: n for cid, n in _accepted(world).items() if n != 1} == {}
+
+
+def assert_positions_from_trades(world, orders):
+    """Every trade of these orders recorded once, none foreign; each position is what its bot's trades gave it."""
+    from portfolios.models import Fill, Position
+
+    trades = [t for a in world.accounts for t in world.paper.account(a.id)["trades"]]
+    fills = Fill.objects.filter(key__in=[a.key for a in world.accounts]).count()
+    assert fills == len(trades), f"{fills} fills recorded for the exchange's {len(trades)} trades"
+    assert list(Fill.objects.filter(foreign=True).values_list("market", "side", "quantity")) == []
+    order_of = {o.exchange_order_id: o for o in orders if o.exchange_order_id}
+    expected = {}
+    for trade in trades:
+        order = order_of.get(world.order_id(trade["orderId"]))
+        assert order is not None, f"a trade of an order we do not know: {trade}"
+        base = order.market.split("/")[0]
+        fee = Decimal(trade["commission"]) if trade["commissionAsset"] == base else Decimal(0)
+        change = Decimal(trade["qty"]) if order.side == "buy" else -Decimal(trade["qty"])
+        key = (order.bot_id, order.market)
+        expected[key] = expected.get(key, Decimal(0)) + change - fee
+    positions = {(p.bot_id, p.market): p.quantity for p in Position.objects.filter(bot__in=world.bots)}
+    wrong = [(key, positions.get(key), expected.get(key)) for key in sorted(set(positions) | set(expected))
+             if positions.get(key, Decimal(0)) != expected.get(key, Decimal(0))]
+    assert wrong == []
+
+
+def assert_alerts(world, expected):
+    """Exactly the ``expected`` alerts since the set-up, each raised once: (kind, id of the order, bot or key)."""
+    from alerts.models import Alert
+
+    rows = list(Alert.objects.exclude(pk__in=world.alerts_before)
+                .values_list("kind", "order_id", "bot_id", "key_id", "count", "title", "text"))
+
+    def about(kind, order_id, bot_id, key_id):
+        return {"order": order_id, "bot": bot_id, "key": key_id}.get(kind.split("_")[0])
+
+    raised = Counter((kind, about(kind, order_id, bot_id, key_id)) for kind, order_id, bot_id, key_id, *_ in rows)
+    wanted = Counter(expected)
+    unexpected = raised - wanted
+    assert raised == wanted, {
+        "missing": sorted((wanted - raised).elements())[:10],
+        "unexpected": [(kind, title, text) for kind, order_id, bot_id, key_id, _, title, text in rows
+                       if (kind, about(kind, order_id, bot_id, key_id)) in unexpected][:10]}
+    assert [(kind, title, count) for kind, _, _, _, count, title, _ in rows if count != 1] == []
+
+
 def assert_converged(world, signal_ids, *, expect_orders):
     """The end state every fault test checks (after :func:`wait_settled` and :func:`reconcile_and_wait`)."""
-    from alerts.models import Alert, Kind
+    from alerts.models import Kind
     from keys.models import KeyEvent
-    from portfolios.models import BotStateChange, Fill, Order, Position, SignalDecision
+    from portfolios.models import BotStateChange, Order, SignalDecision
 
     orders = list(Order.objects.filter(bot__in=world.bots))
     ordered = SignalDecision.objects.filter(bot__in=world.bots, signal_id__in=signal_ids,
@@ -357,61 +541,40 @@ def assert_converged(world, signal_ids, *, expect_orders):
     assert not not_filled, not_filled[:5]
 
     # Orders at the exchange == orders in our database: none lost, none duplicated.
-    at_exchange = _exchange_orders(world)
-    duplicated = {cid: len(found) for cid, found in at_exchange.items() if len(found) > 1}
-    assert not duplicated, duplicated
-    assert set(at_exchange) == {o.client_order_id for o in orders}
-    for order in orders:
-        [theirs] = at_exchange[order.client_order_id]
-        assert theirs["account"] == next(a.id for a in world.accounts if a.key.pk == order.key_id)
-        assert str(theirs["orderId"]) == order.exchange_order_id
-        assert theirs["status"] == "FILLED"
-        assert Decimal(theirs["executedQty"]) == order.filled_quantity
-    accepted = world.paper.counters()["orders_by_client_order_id"]
-    assert {cid: n for cid, n in accepted.items() if n != 1} == {}
-
-    # Every trade of these orders recorded once; none taken for a foreign trade.
-    trades = [t for a in world.accounts for t in world.paper.account(a.id)["trades"]]
-    assert Fill.objects.filter(key__in=[a.key for a in world.accounts]).count() == len(trades)
-    assert not Fill.objects.filter(foreign=True).exists()
-    # Each bot's position is what the exchange's trades of its order gave it (one buy per market here).
-    received = {}
-    for trade in trades:
-        base = next(o.market for o in orders if o.exchange_order_id == str(trade["orderId"])).split("/")[0]
-        fee = Decimal(trade["commission"]) if trade["commissionAsset"] == base else Decimal(0)
-        received[str(trade["orderId"])] = received.get(str(trade["orderId"]), Decimal(0)) + Decimal(trade["qty"]) - fee
-    positions = {(p.bot_id, p.market): p.quantity for p in Position.objects.filter(bot__in=world.bots)}
-    wrong = [(o.bot_id, o.market, positions.get((o.bot_id, o.market)), received.get(o.exchange_order_id))
-             for o in orders if positions.get((o.bot_id, o.market)) != received.get(o.exchange_order_id)]
-    assert wrong == []
+    assert_orders_at_exchange(world, orders)
+    assert_positions_from_trades(world, orders)
 
     # Expected alerts raised once: one "order filled" per order; nothing paused, failed or refused.
-    alerts = Alert.objects.exclude(pk__in=world.alerts_before)
-    filled_alerts = list(alerts.filter(kind=Kind.ORDER_FILLED).values_list("order_id", "count"))
-    assert sorted(order_id for order_id, _ in filled_alerts) == sorted(o.pk for o in orders)
-    assert {count for _, count in filled_alerts} <= {1}
-    assert list(alerts.exclude(kind=Kind.ORDER_FILLED).values_list("kind", "title", "text")) == []
+    assert_alerts(world, [(Kind.ORDER_FILLED, o.pk) for o in orders])
     assert list(BotStateChange.objects.values_list("bot_id", "to_state", "reason")) == []
     events = KeyEvent.objects.exclude(pk__in=world.key_events_before)
     assert list(events.values_list("kind", "detail")) == []
 
 
-def fan_out_and_settle(world, clusters, signal, *, during=None, timeout=CONVERGE_SECONDS):
+def fan_out_and_settle(world, clusters, signal, *, during=None, timeout=CONVERGE_SECONDS, nudge_every=5.0):
     """Fan the signal out to every bot and wait until every bot decided and every order is resolved.
 
     ``during()`` runs right after the fan-out (the faults that need timing: kills, knob changes).
+    Returns when the last outcome was seen recorded (``time.monotonic()``).
     """
-    from strategies.services import signals_fan_out
+    from portfolios.services import signals_fan_out
 
     queued = signals_fan_out(signal_ids=[signal.pk])
     assert len(queued) == len(world.bots)
     if during is not None:
         during()
-    wait_settled(world, [signal.pk], clusters=clusters, timeout=timeout)
+    return wait_settled(world, [signal.pk], clusters=clusters, timeout=timeout, nudge_every=nudge_every)
 
 
 def fan_out_and_check(world, clusters, signal, *, during=None, timeout=CONVERGE_SECONDS):
     """:func:`fan_out_and_settle`, reconcile, then check every invariant (each bot passes the guard)."""
     fan_out_and_settle(world, clusters, signal, during=during, timeout=timeout)
     reconcile_and_wait(world, clusters=clusters)
+    assert_converged(world, [signal.pk], expect_orders=len(world.bots))
+
+
+def fan_out_and_check_unaided(world, clusters, signal, *, during=None, nudge_every=5.0):
+    """:func:`fan_out_and_settle`, then every invariant with balances and positions true within 30 s, unaided."""
+    settled = fan_out_and_settle(world, clusters, signal, during=during, nudge_every=nudge_every)
+    positions_true_within(world, clusters, since=settled)
     assert_converged(world, [signal.pk], expect_orders=len(world.bots))

@@ -6,7 +6,7 @@ from django.urls import reverse
 from keys.models import ExchangeKey, KeyEvent
 from keys.services import KeyNotActive, key_exchange, key_link
 from keys.tasks import key_reprobe_task, keys_reprobe_daily
-from portfolios.gateway import Credentials
+from exchanges import Credentials
 from portfolios.models import Bot
 from strategies.models import Strategy
 from tests.conftest import enable_two_factor, login_verified, totp_code

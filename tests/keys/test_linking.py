@@ -112,6 +112,21 @@ def test_bad_input_re_renders_with_errors_and_never_echoes_secrets(alice_client,
     assert not ExchangeKey.objects.exists()
 
 
+def test_a_pasted_private_key_is_never_rendered_back_while_the_other_fields_keep_their_values(alice_client,
+                                                                                             alice_2fa):
+    pem = ("-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ4tE2wGdxpZqJ8k0Qkq1pL5s9B0zV7u3yX2nQ6mW8aF\n"
+           "-----END PRIVATE KEY-----")
+    # An error elsewhere (both a secret and a private key given): the form comes back with its errors.
+    data = {"exchange": "paper", "label": "My ed25519 key", "api_key": "k" * 20, "api_secret": "s" * 20,
+            "private_key": pem}
+    response = post_link(alice_client, alice_2fa, data)
+    page = response.content.decode()
+    assert response.status_code == 200 and "Give either the API secret or the Ed25519 private key" in page
+    assert "BEGIN PRIVATE KEY" not in page and "MC4CAQAw" not in page and "s" * 20 not in page
+    assert 'value="My ed25519 key"' in page  # what is not secret is kept
+    assert not ExchangeKey.objects.exists()
+
+
 def test_exchange_that_cannot_report_permissions_needs_a_confirmation(alice_client, alice_2fa):
     data = {"exchange": "bitvavo", "label": "B", "api_key": "k" * 20, "api_secret": "s" * 20}
     response = post_link(alice_client, alice_2fa, data)
@@ -129,8 +144,15 @@ def test_user_without_two_factor_is_sent_to_turn_it_on(client, alice, paper_acco
 
 
 def test_guides_exist_for_every_exchange(alice_client):
-    for name in ("binance", "kraken", "bitvavo", "onetrading", "paper"):
+    from exchanges import EXCHANGES
+
+    for name, venue in EXCHANGES.items():
         page = alice_client.get(reverse("keys:guide", args=[name])).content.decode()
         assert "withdraw" in page.lower()
         assert "203.0.113.10" in page
+        assert f"allocates in {', '.join(venue.quotes)}" in page
+        verifiable = "reports a key's permissions" in page
+        assert verifiable == venue.reports_permissions
+        assert ("not verifiable on this exchange" in page) != venue.reports_permissions
+    assert "symbol whitelist" in alice_client.get(reverse("keys:guide", args=["binance"])).content.decode()
     assert alice_client.get(reverse("keys:guide", args=["nowhere"])).status_code == 404

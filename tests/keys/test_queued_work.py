@@ -5,7 +5,7 @@ from django.urls import reverse
 from django.utils.module_loading import import_string
 
 from portfolios.models import Order, SignalDecision
-from strategies.services import signals_fan_out
+from portfolios.services import signals_fan_out
 from tests.conftest import login_verified
 from tests.portfolios.conftest import alice_bot, alice_paper_key, issue_signal, strategy  # noqa: F401 (fixtures)
 from tests.strategies.conftest import empty_queue, queued_tasks  # noqa: F401 (fixture)
@@ -23,7 +23,7 @@ def test_disable_stops_an_order_attempt_already_in_the_queue(
     client.post(reverse("keys:disable", args=[alice_bot.key_id]))
 
     tasks = queued_tasks()
-    assert ("portfolios.tasks.bot_signal_execute", (alice_bot.pk, signal.pk)) in tasks
+    assert ("portfolios.tasks.signal_bots_execute", (signal.pk, [alice_bot.pk])) in tasks
     for func, args in tasks:  # what a worker does with each queued task
         import_string(func)(*args)
 

@@ -85,3 +85,11 @@ def test_ordinary_text_is_left_alone():
 def test_the_filter_is_on_every_configured_handler(settings):
     for handler in settings.LOGGING["handlers"].values():
         assert "scrub" in handler["filters"]
+
+
+def test_invitation_link_token_is_redacted(capture):
+    logger, stream = capture
+    logger.warning("Gone: /accounts/invitation/sPUTD1YzPtFnTIcfGy407WF7Tm_Cf1oIvbYI6G0fdgM/")
+    out = stream.getvalue()
+    assert "sPUTD1YzPtFnTIcfGy407WF7Tm_Cf1oIvbYI6G0fdgM" not in out
+    assert "/accounts/invitation/[redacted]/" in out

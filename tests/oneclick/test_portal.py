@@ -82,12 +82,16 @@ def test_demo_seeding_links_a_paper_key_starts_bots_and_runs_strategies_once(
     with django_capture_on_commit_callbacks(execute=True):
         first = demo_seed(password="demo-password-for-tests")
     demo = first.user
-    assert demo.exchange_keys.get().status == "active"
+    # Two venues of the paper exchange: Binance's dialect (USDT) and Kraken's (EUR).
+    assert {(k.exchange, k.status) for k in demo.exchange_keys.all()} == {("paper", "active"),
+                                                                          ("paper_kraken", "active")}
     bots = list(Bot.objects.filter(owner=demo))
-    assert {bot.strategy.name for bot in bots} == {"Trend Rider", "Forest Forecaster"}
+    assert {(bot.strategy.name, bot.key.exchange, bot.quote_asset) for bot in bots} == {
+        ("Trend Rider", "paper", "USDT"), ("Forest Forecaster", "paper", "USDT"),
+        ("Euro Trend Rider", "paper_kraken", "EUR")}
     assert all(bot.state == "running" for bot in bots)
     runs = StrategyRun.objects.filter(trigger="demo").count()
-    assert runs == 2
+    assert runs == 3
     # Every signal in a bot's markets was acted on (ordered, held or ignored with a reason).
     for bot in bots:
         expected = Signal.objects.filter(strategy=bot.strategy, market__in=bot.markets).count()
@@ -96,6 +100,6 @@ def test_demo_seeding_links_a_paper_key_starts_bots_and_runs_strategies_once(
     with django_capture_on_commit_callbacks(execute=True):
         again = demo_seed(password="demo-password-for-tests")
     assert again.user == demo and not again.created
-    assert demo.exchange_keys.count() == 1 and Bot.objects.filter(owner=demo).count() == 2
+    assert demo.exchange_keys.count() == 2 and Bot.objects.filter(owner=demo).count() == 3
     assert StrategyRun.objects.filter(trigger="demo").count() == runs
     assert any("already ran" in note for note in again.notes)

@@ -15,7 +15,8 @@ def trader(request, paper_exchange):
 
 
 def test_load_markets_lists_the_spot_symbols_with_binance_filters(trader):
-    assert set(trader.symbols) == {"BTC/USDT", "ETH/USDT", "SOL/USDT", "BTC/USDC", "ETH/USDC", "PUMP/USDT"}
+    assert set(trader.symbols) == {"BTC/USDT", "ETH/USDT", "SOL/USDT", "BTC/USDC", "ETH/USDC", "PUMP/USDT",
+                                   "USDC/USDT", "BNB/USDT", "BNB/USDC"}
     btc = trader.market("BTC/USDT")
     assert btc["spot"] and btc["active"]
     assert btc["precision"]["amount"] == 0.00001

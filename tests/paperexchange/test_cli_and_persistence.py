@@ -142,15 +142,20 @@ def test_restart_keeps_accounts_keys_orders_and_trades(own_server):
     assert int(new["id"]) > int(resting["id"])
 
 
-def test_control_token_is_written_to_the_data_dir_when_not_given(tmp_path):
-    server = PaperExchange(tmp_path / "state", env={"PAPEREXCHANGE_CONTROL_TOKEN": ""})
+def test_control_token_is_written_to_the_data_dir_when_not_given_and_never_printed(tmp_path):
+    state = tmp_path / "state"
+    server = PaperExchange(state, env={"PAPEREXCHANGE_CONTROL_TOKEN": ""})
     server.start()
     try:
-        token = (tmp_path / "state" / "control_token").read_text().strip()
+        token = (state / "control_token").read_text().strip()
         assert len(token) >= 32
         server.token = token
         assert server.counters()["requests"] >= 1
-        assert f"control token: {token}" in server.log_path.read_text()
+        log = server.log_path.read_text()
+        assert token not in log and f"control token: in {state / 'control_token'}" in log
+        # The token and the database (API secrets in the clear) are the owner's only, journals included.
+        for name in ("control_token", "paperexchange.sqlite3", "paperexchange.sqlite3-wal"):
+            assert oct((state / name).stat().st_mode & 0o777) == oct(0o600), name
     finally:
         server.stop()
 

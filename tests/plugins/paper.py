@@ -2,14 +2,18 @@
 
 Fixtures:
 - ``paper_exchange`` (session): the running server. ``.url``, ``.data_dir``,
-  ``.token``; ``create_account(**balances)``, ``create_key(account_id, ...)``,
-  ``fault(**knobs)``, ``control(method, path, body)``, ``reset()``,
+  ``.token``; ``create_account(venue="binance", bnb_fees=False, **balances)``, ``set_bnb_fees(account_id,
+  on=True)``, ``create_key(account_id, ...)`` (a key of the account's venue; the dict carries ``venue``),
+  ``fault(**knobs)``, ``control(method, path, body)``, ``reset()``, ``price_at(symbol, ms)`` (the server's
+  price path, computed in the test), ``free_balances(account_id)`` (Decimals),
   ``counters()``, ``fresh_window()`` (reset with enough of the rate-limit minute left), ``account(account_id)`` (balances, orders, trades as the
   exchange sees them), ``foreign_trade(...)``, ``move_price(...)``,
   ``add_volume(...)``, ``set_withdraw(api_key, on=True)``, ``limits(**changes)``,
-  ``ccxt(key, **config)``.
+  ``ccxt(key, **config)`` (the ccxt class of the key's venue), ``venue_url(venue)``;
+  ``kill()`` (SIGKILL) and ``restart()`` (same port and data: its state persists, its knobs and counters do not).
 - ``paper_account`` (function): a fresh account with 10,000 USDT and 10,000
-  USDC and a trade-only HMAC key; faults and rate-limit state are reset first.
+  USDC and a trade-only HMAC key; faults and rate-limit state are reset first
+  and again after the test.
 
 Load it from the root conftest with ``pytest_plugins = ["tests.plugins.paper"]``.
 """
@@ -22,10 +26,15 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 
 import pytest
 
+from paperexchange import config as paper_config
+from paperexchange.client import make_ccxt, venue_url
+from paperexchange.market import Market
 from tests.plugins import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,6 +44,13 @@ TOKEN = "paper-test-token"
 class PaperExchangeError(RuntimeError):
     pass
 
+
+
+@lru_cache
+def _price_path(seed):
+    cfg = paper_config.load(environ={})
+    return Market(cfg["symbols"], seed, drift=cfg["drift"], jumps_per_day=cfg["jumps_per_day"],
+                  jump_size=cfg["jump_size"], slippage_bps=cfg["slippage_bps"])
 
 
 class PaperExchange:
@@ -89,8 +105,14 @@ class PaperExchange:
             self._log.close()
             self._log = None
 
+    def kill(self):
+        """SIGKILL the server, as a crash would: requests in flight get no answer; what it committed stays."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
     def restart(self):
-        """Stop and start again on the same port and data directory."""
+        """Stop (unless it is down already) and start again on the same port and data directory."""
         port = self.port
         self.stop()
         return self.start(port=port)
@@ -136,11 +158,26 @@ class PaperExchange:
             time.sleep(left / 1000 + 0.05)
         self.reset()
 
-    def limits(self, **changes):
-        return self.control("POST", "/_paper/limits", changes) if changes else self.control("GET", "/_paper/limits")
+    def limits(self, venue="binance", **changes):
+        if changes:
+            return self.control("POST", "/_paper/limits", {**changes, "venue": venue})
+        return self.control("GET", f"/_paper/limits?venue={venue}")
 
-    def create_account(self, **balances):
-        return self.control("POST", "/_paper/accounts", {"balances": {k: str(v) for k, v in balances.items()}})["account"]
+    def venue_url(self, venue):
+        """Where ``venue``'s dialect answers: the root for Binance, ``/<venue>`` for the others."""
+        return venue_url(self.url, venue)
+
+    def create_account(self, venue="binance", bnb_fees=False, **balances):
+        """A new account of ``venue`` holding ``balances`` (``USDT="10000"``, ``KFEE="1000"``...); ``bnb_fees``:
+        it pays its fees in BNB when it holds enough (Binance venues)."""
+        body = {"balances": {k: str(v) for k, v in balances.items()}, "venue": venue}
+        if bnb_fees:
+            body["bnb_fees"] = True
+        return self.control("POST", "/_paper/accounts", body)["account"]
+
+    def set_bnb_fees(self, account_id, on=True):
+        """Switch an account's "pay fees with BNB" on or off."""
+        return self.control("PATCH", f"/_paper/accounts/{account_id}", {"bnb_fees": on})
 
     def create_key(self, account_id, ed25519=False, can_withdraw=False, trade=True, ips=None, symbols=None):
         return self.control("POST", "/_paper/keys", {
@@ -173,12 +210,21 @@ class PaperExchange:
     def prices(self):
         return self.control("GET", "/_paper/prices")
 
-    def ccxt(self, key, **config):
-        """A ccxt ``binance`` instance for ``key`` (a dict from ``create_key``)."""
-        from paperexchange.client import make_ccxt
+    def price_at(self, symbol, ms):
+        """The server's price of ``symbol`` at millisecond ``ms``, computed here: the price path is a pure
+        function of (seed, symbol, time). Holds while no price was moved since the last reset."""
+        with urllib.request.urlopen(self.url + "/_paper/health", timeout=30) as resp:
+            seed = json.loads(resp.read())["seed"]
+        return _price_path(seed).price(symbol, ms)
 
+    def free_balances(self, account_id):
+        """{asset: free balance as a Decimal} of an account, as the exchange holds it."""
+        return {asset: Decimal(b["free"]) for asset, b in self.account(account_id)["balances"].items()}
+
+    def ccxt(self, key, venue=None, **config):
+        """A ccxt instance of the key's venue (``key`` is a dict from ``create_key``; ``venue`` overrides it)."""
         return make_ccxt(self.url, key["api_key"], secret=key.get("secret"), private_key=key.get("private_key"),
-                         **config)
+                         venue=venue or key.get("venue", "binance"), **config)
 
 
 @dataclass
@@ -217,4 +263,7 @@ def paper_account(paper_exchange):
     paper_exchange.reset()
     account_id = paper_exchange.create_account(USDT="10000", USDC="10000")
     key = paper_exchange.create_key(account_id)
-    return PaperAccount(account_id, key, paper_exchange)
+    yield PaperAccount(account_id, key, paper_exchange)
+    # leave the shared server as found: a test that lowered a limit or set a knob
+    # must not refuse the next test that uses the server without an account
+    paper_exchange.reset()

@@ -6,9 +6,9 @@ import pytest
 from django.db.models import Max
 from django.utils import timezone
 
+import exchanges
+from exchanges import Credentials
 from keys.services import key_link
-from portfolios import gateway
-from portfolios.gateway import Credentials
 from portfolios.models import Bot
 from strategies.models import Signal, StrategyRun
 from strategies.services import MarketDecision, RunOutcome, _signals_write, strategy_create
@@ -18,8 +18,7 @@ _closes = count(1)
 
 @pytest.fixture(autouse=True)
 def _fresh_gateway_caches():
-    gateway._markets_cache.clear()
-    gateway._limits_cache.clear()
+    exchanges.caches_clear()
     yield
 
 

@@ -13,8 +13,8 @@ from tests.portfolios.conftest import bot_history, make_bot
 
 pytestmark = pytest.mark.django_db
 
-MODELS = ["bot", "botstatechange", "signaldecision", "order", "fill", "position", "balance", "tradecursor",
-          "equitysnapshot"]
+MODELS = ["bot", "botstatechange", "signaldecision", "order", "stuckorder", "fill", "position", "balance",
+          "tradecursor", "equitysnapshot"]
 
 
 @pytest.fixture

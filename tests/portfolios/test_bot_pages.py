@@ -9,7 +9,7 @@ from django.urls import reverse
 from keys.models import ExchangeKey
 from keys.services import key_disable, key_link
 from portfolios.execution import signal_execute
-from portfolios.gateway import Credentials
+from exchanges import Credentials
 from portfolios.models import Bot, BotStateChange, Order
 from portfolios.reconcile import key_reconcile
 from strategies.services import strategy_create
@@ -57,7 +57,8 @@ def test_a_bot_is_created_after_the_exchange_checks_and_starts_running(client, a
         ({"markets": ["SOL/USDT"]}, "Select a valid choice."),
         ({"markets": ["BTC/USDC"]}, "BTC/USDC is not quoted in USDT."),
         ({"quote_asset": "USDC", "markets": ["BTC/USDT", "BTC/USDC"]}, "BTC/USDT is not quoted in USDC."),
-        ({"quote_asset": "EUR"}, "Select a valid choice. EUR is not one of the available choices."),
+        ({"quote_asset": "EUR"}, "Paper exchange lists its markets in USDT or USDC: choose one of them."),
+        ({"quote_asset": "JPY"}, "Select a valid choice. JPY is not one of the available choices."),
         ({"allocation": "abc"}, "Enter a number."),
     ],
 )

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django_q.models import Schedule
 
-from portfolios import gateway
+import exchanges
 from portfolios.execution import signal_execute
 from portfolios.models import Order
 from portfolios.tasks import bot_signal_execute
@@ -14,11 +14,11 @@ from tests.portfolios.conftest import issue_signal
 
 @pytest.fixture(autouse=True)
 def _fresh_clock():
-    gateway._clock_offsets.clear()
-    gateway.clients_forget()
+    exchanges.caches_clear()
+    exchanges.clients_forget()
     yield
-    gateway._clock_offsets.clear()
-    gateway.clients_forget()
+    exchanges.caches_clear()
+    exchanges.clients_forget()
 
 
 @pytest.mark.django_db
@@ -32,7 +32,7 @@ def test_a_read_refused_for_its_timestamp_is_made_again_on_the_exchanges_time(sk
     assert exchange.balances()["USDT"]["free"] == 10000
     # Every client of the process signs on the exchange's time from now on, other keys' too.
     _key, another = key_exchange(key_id=alice_paper_key.pk)
-    gateway.clients_forget()
+    exchanges.clients_forget()
     assert abs(another.client.options["timeDifference"] + skew_ms) < 5_000
     assert paper.counters()["requests_by_path"].get("/api/v3/time") == 1
 
@@ -46,7 +46,8 @@ def test_an_order_refused_for_its_timestamp_is_looked_up_then_sent_once(alice_bo
     send = execution.order_send
 
     def clock_jumps_then_send(**kwargs):
-        paper.fault(clock_skew={"ms": 30_000})  # after the market data, before the order
+        kwargs["exchange"].exchange_clock_ms()  # the exchange's clock measured...
+        paper.fault(clock_skew={"ms": 30_000})  # ...then it jumps, after the market data, before the order
         return send(**kwargs)
 
     monkeypatch.setattr(execution, "order_send", clock_jumps_then_send)

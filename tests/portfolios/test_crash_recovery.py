@@ -53,13 +53,12 @@ KILLED_WHILE_ALERTING = textwrap.dedent(
     import os, signal, sys
     import django
     django.setup()
-    from alerts import services
-    from portfolios import execution
+    from portfolios import alerting, execution
 
     def die(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGKILL)
 
-    services.order_state_alert = die    # the answer is being recorded when the worker dies
+    alerting.order_state_alert = die    # the answer is being recorded when the worker dies
     execution.signal_execute(bot_id=int(sys.argv[1]), signal_id=int(sys.argv[2]))
     """
 )

@@ -63,21 +63,22 @@ def test_the_same_task_delivered_twice_places_one_order(alice_bot, strategy, pap
     assert len(_exchange_orders(paper, paper_account)) == 1
 
 
-def test_orders_plan_one_reconciliation_and_the_next_one_once_it_has_started(alice_bot, strategy, paper, paper_account):
-    from django_q.models import Schedule
-
+def test_orders_queue_one_reconciliation_and_the_next_one_once_it_has_started(alice_bot, strategy, paper,
+                                                                             paper_account, monkeypatch):
+    from portfolios import queueing
     from portfolios.tasks import key_reconcile_task
 
-    planned = Schedule.objects.filter(func="portfolios.tasks.key_reconcile_task")
+    queued = []
+    monkeypatch.setattr(queueing, "async_task", lambda func, *args, **kwargs: queued.append((func, args)))
     for market in ("ETH/USDT", "BTC/USDT"):
         bot_signal_execute(alice_bot.pk, issue_signal(strategy, market, "buy", "0.2").pk)
-    assert planned.count() == 1  # one pass after the burst
-    # The pass starts while the scheduler has not yet removed the schedule that fired;
-    # an order recorded now plans the next pass.
+    # One pass for the burst, queued at once (behind the bot tasks already waiting).
+    assert queued == [("portfolios.tasks.key_reconcile_task", (alice_bot.key_id,))]
+    # The pass starts; an order recorded while it runs queues the next one.
     key_reconcile_task(alice_bot.key_id)
     bot_signal_execute(alice_bot.pk, issue_signal(strategy, "ETH/USDT", "sell", "0.5").pk)
     assert Order.objects.filter(bot=alice_bot).count() == 3
-    assert planned.count() == 2
+    assert len(queued) == 2
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,8 @@ from django.utils import timezone
 from portfolios.metrics import chart_points, drawdown_series, max_drawdown
 from portfolios.models import EquitySnapshot, Order
 from portfolios.reconcile import bot_equity, fills_store, position_recompute
-from portfolios.selectors import account_summary, daily_equity, day_start
+from portfolios.pnl import daily as daily_equity, day_start
+from portfolios.selectors import account_summary
 from tests.portfolios.conftest import make_bot
 
 pytestmark = pytest.mark.django_db

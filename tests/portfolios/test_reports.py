@@ -14,7 +14,7 @@ from django.utils import timezone
 from portfolios.execution import signal_execute
 from portfolios.models import EquitySnapshot, Fill, Order
 from portfolios.reconcile import key_reconcile
-from portfolios.selectors import day_start
+from portfolios.pnl import day_start
 from tests.portfolios.conftest import issue_signal, make_bot
 
 pytestmark = pytest.mark.django_db

@@ -31,11 +31,16 @@ FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=[HealthChe
                 derandomize=True)
 text = st.text(max_size=40)
 ERROR_MARKS = ('class="errorlist', 'role="alert"', "status-bad", "Too many")
+# What an attacker types into any field or query parameter: numbers beyond every bound, the non-numbers
+# Decimal and float accept, dates at the calendar's ends, very long and NUL-bearing strings.
+HOSTILE = ("1e40", "-1e40", "-1", "0", "1e-40", "NaN", "-Infinity", "inf", "sNaN", "9999-12-31", "0001-01-01",
+           "2026-02-30", "99999999999999999999999999999999", "1" * 5000, "x" * 5000, "a\x00b", "../../etc/passwd",
+           "' OR 1=1 --", "<script>alert(1)</script>")
 
 
 def either(*plausible):
-    """A plausible value or arbitrary text."""
-    return st.one_of(st.sampled_from(plausible), text)
+    """A plausible value, a hostile one, or arbitrary text."""
+    return st.one_of(st.sampled_from(plausible), st.sampled_from(HOSTILE), text)
 
 
 def snapshot():
@@ -134,6 +139,21 @@ def test_step_up_forms(alice_client, alice_2fa, view, code):
     assert (snapshot(), list(alice_2fa.staticdevice_set.get().token_set.values_list("token", flat=True))) == before
 
 
+@FUZZ
+@given(password=either("correct-horse-battery-9", ""), code=text,
+       confirmation=either("delete my account", " Delete  my ACCOUNT ", "delete"))
+def test_account_delete(alice_client, alice_2fa, password, code, confirmation):
+    """Without a right one-time code the account stays, whatever else is typed."""
+    cache.clear()
+    before = snapshot()
+    response = alice_client.post(reverse("account_delete"),
+                                 {"password": password, "otp_code": code, "confirmation": confirmation})
+    assert shown_error(response), response.content.decode()[:2000]
+    assert snapshot() == before
+    alice_2fa.refresh_from_db()
+    assert alice_2fa.is_active and alice_2fa.email == "alice@example.com"
+
+
 # --- keys ---------------------------------------------------------------------------------------
 
 
@@ -197,22 +217,32 @@ def test_bot_create_and_edit(alice_client, bot_world, data):
 
 
 @FUZZ
-@given(data=st.data())
-def test_backtest(alice_client, strategy, data):  # noqa: F811
-    form = data.draw(st.fixed_dictionaries({
-        "market": either("BTC/USDT", "DOGE/USDT"), "start": either("2025-01-01", "2025-02-30", "0001-01-01"),
-        "end": either("2025-03-01", "9999-12-31", "2024-01-01"), "fee": either("0.001", "-1", "0.5", "nan"),
-        "allocation": either("1000", "0", "1e30", "-5"),
-    }))
-    check(alice_client.post(reverse("strategy_pages:backtest_new", args=[strategy.pk]), form), snapshot())
+@given(form=st.fixed_dictionaries({
+    "market": either("BTC/USDT", "DOGE/USDT"), "start": either("2025-01-01", "2025-02-30", "0001-01-01"),
+    "end": either("2025-03-01", "9999-12-31", "2024-01-01"), "fee": either("0.001", "-1", "0.5", "nan"),
+    "allocation": either("1000", "0", "1e30", "-5", "1e40", "1000000000000"),
+}))
+@example(form={"market": "BTC/USDT", "start": "2025-01-01", "end": "2025-03-01", "fee": "0.001",
+               "allocation": "1e40"})  # it was stored, and then broke every page that listed it
+def test_backtest(alice_client, strategy, form):  # noqa: F811
+    before = snapshot()
+    response = alice_client.post(reverse("strategy_pages:backtest_new", args=[strategy.pk]), form)
+    check(response, before)
+    for backtest in Backtest.objects.all():  # accepted: then within the bounds, and its pages show
+        assert Decimal("0.01") <= backtest.allocation <= Decimal("1e12") and 0 <= backtest.fee <= Decimal("0.1")
+        assert alice_client.get(reverse("strategy_pages:backtest_detail", args=[backtest.pk])).status_code == 200
+    Backtest.objects.all().delete()  # one at a time per user: the next example starts afresh
 
 
 @FUZZ
 @given(kind=either("orders", "fills", "daily", ""), start=either("2026-01-01", "2026-13-01", "0000-00-00", ""),
-       end=either("2026-02-01", "1900-01-01", "99999-01-01"))
-def test_report_period(alice_client, alice_2fa, strategy, kind, start, end):  # noqa: F811
+       end=either("2026-02-01", "1900-01-01", "99999-01-01", "9999-12-31"), per_bot=st.booleans())
+@example(kind="daily", start="2026-01-01", end="9999-12-31", per_bot=True)  # it overflowed: a 500
+def test_report_period(alice_client, bot_world, kind, start, end, per_bot):
+    bot = bot_world[0]
+    url = reverse("portfolios:bot_report", args=[bot.pk]) if per_bot else reverse("portfolios:account_report")
     before = snapshot()
-    response = alice_client.get(reverse("portfolios:account_report"), {"kind": kind, "start": start, "end": end})
+    response = alice_client.get(url, {"kind": kind, "start": start, "end": end})
     assert response.status_code == 200
     if response["Content-Type"].startswith("text/csv"):
         assert b"".join(response.streaming_content).decode().splitlines()[0].startswith(("created", "traded_at", "day"))
@@ -277,9 +307,88 @@ def test_list_pages_with_any_query(alice_client, strategy, url, params):  # noqa
                               max_size=4))
 def test_bot_and_strategy_pages_with_any_query(alice_client, bot_world, params):
     bot, _, strategy = bot_world
-    for url in (reverse("portfolios:bot_detail", args=[bot.pk]),
-                reverse("strategy_pages:strategy_detail", args=[strategy.pk])):
-        assert alice_client.get(url, params).status_code == 200
+    assert alice_client.get(reverse("portfolios:bot_detail", args=[bot.pk]), params).status_code == 200
+    # A market filter names one of the strategy's markets, or it is a 404.
+    known = params.get("market", "").strip() in ("", *strategy.markets)
+    response = alice_client.get(reverse("strategy_pages:strategy_detail", args=[strategy.pk]), params)
+    assert response.status_code == (200 if known else 404)
+
+
+# --- every page and every form, walked from the URL configuration --------------------------------------------
+
+# Every query parameter a page reads, and every field name a form of the portal has.
+QUERY_NAMES = ("strategy", "market", "page", "kind", "period", "orders", "fills", "signals", "history", "start",
+               "end", "next", "channel")
+FIELD_NAMES = ("name", "key", "strategy", "quote_asset", "markets", "allocation", "position_cap", "market", "start",
+               "end", "fee", "kind", "email_min_severity", "telegram_min_severity", "daily_summary",
+               "drawdown_threshold", "cancel_orders", "disable_keys", "sell_positions", "otp_code", "code", "exchange",
+               "label", "api_key", "api_secret", "passphrase", "private_key", "confirm_no_withdrawals", "next")
+# /healthz answers 503 by design when a part is down; the webhook and the accounts' forms have their own tests.
+NOT_SWEPT_GET = {"healthz"}
+NOT_SWEPT_POST = {"healthz", "alerts:telegram_webhook"}
+
+
+@pytest.fixture
+def url_world(alice_2fa, alice_client):
+    from strategies.services import strategy_create
+    from tests.security.urlmap import NOT_IDS, OWNED, SHARED, objects_for, portal_routes
+
+    key = ExchangeKey.objects.create(
+        owner=alice_2fa, exchange="paper", label="Paper", api_key="alice-api-key", api_secret="alice-secret",
+        api_key_hint="xxxx…xxxx", permissions={"can_read": True, "can_trade": True, "can_withdraw": False},
+        permissions_verified=True,
+    )
+    world = objects_for(alice_2fa, key, strategy_create(name="Trend", kind="trend", markets=["BTC/USDT"]))
+    urls = {}
+    for route in portal_routes():
+        if route.name in OWNED:
+            kwargs = {"pk": world[OWNED[route.name]].pk}
+        elif route.name in SHARED:
+            kwargs = {"pk": world[SHARED[route.name]].pk}
+        elif route.name in NOT_IDS:
+            kwargs = NOT_IDS[route.name][0]
+        else:
+            kwargs = {}
+        urls[route.name] = reverse(route.name, kwargs=kwargs)
+    return urls
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_every_page_with_a_hostile_value_in_every_query_parameter(alice_client, url_world, value):
+    failed = []
+    for name, url in url_world.items():
+        if name in NOT_SWEPT_GET:
+            continue
+        response = alice_client.get(url, {parameter: value for parameter in QUERY_NAMES})
+        if response.streaming:
+            b"".join(response.streaming_content)
+        if response.status_code >= 500:
+            failed.append(f"GET {url}: {response.status_code}")
+    assert not failed, failed
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_every_form_with_a_hostile_value_in_every_field(alice_client, url_world, value):
+    failed = []
+    for name, url in url_world.items():
+        if name in NOT_SWEPT_POST or name.startswith("account_"):
+            continue
+        response = alice_client.post(url, {field: value for field in FIELD_NAMES})
+        if response.streaming:
+            b"".join(response.streaming_content)
+        if response.status_code >= 500:
+            failed.append(f"POST {url}: {response.status_code}")
+    assert not failed, failed
+
+
+@FUZZ
+@given(data=st.data())
+def test_any_page_with_any_query(alice_client, url_world, data):
+    name = data.draw(st.sampled_from(sorted(set(url_world) - NOT_SWEPT_GET)))
+    params = data.draw(st.dictionaries(st.sampled_from(QUERY_NAMES), st.one_of(st.sampled_from(HOSTILE), text),
+                                       max_size=5))
+    response = alice_client.get(url_world[name], params)
+    assert response.status_code < 500, (url_world[name], params)
 
 
 # --- Telegram ---------------------------------------------------------------------------------------

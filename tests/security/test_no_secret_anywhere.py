@@ -1,6 +1,7 @@
 """A whole user flow with logging at DEBUG through the platform's own logging configuration, then a search
-of the logs, the emails, a dump of the database, every portal page and every admin page for the API key,
-the API secret and the TOTP seed (hex and base32): none of them is anywhere.
+of the logs, the emails, a dump of the database, every portal page, every admin page and the user's data
+export (the zip as sent and every file in it) for the API key, the API secret and the TOTP seed (hex and
+base32): none of them is anywhere. Nor is the password's hash in the export.
 """
 
 import base64
@@ -9,9 +10,11 @@ import io
 import logging.config
 import re
 import time
+import zipfile
 from datetime import timedelta
 
 import pytest
+from allauth.usersessions.models import UserSession
 from django.conf import settings as django_settings
 from django.contrib import admin
 from django.core.management import call_command
@@ -24,8 +27,9 @@ from alerts.models import Alert
 from keys.models import ExchangeKey
 from portfolios.models import Bot, Order
 from strategies.models import Backtest, Signal, Strategy
-from strategies.services import signals_fan_out, strategy_create
-from tests.conftest import PASSWORD, enable_two_factor, login_verified
+from portfolios.services import signals_fan_out
+from strategies.services import strategy_create
+from tests.conftest import PASSWORD, enable_two_factor, login_verified, reauthenticate
 from tests.portfolios.conftest import issue_signal
 from tests.security.urlmap import NOT_IDS, OWNED, SHARED, portal_routes
 
@@ -109,13 +113,24 @@ def _admin_pages(staff):
     return "".join(html)
 
 
+def _export(client):
+    """The user's data export: the zip's bytes as sent, then the text of every file in it."""
+    response = client.post(reverse("account_export"))
+    assert response.status_code == 200
+    raw = b"".join(response.streaming_content)
+    archive = zipfile.ZipFile(io.BytesIO(raw))
+    assert "orders.json" in archive.namelist() and "exchange_keys.csv" in archive.namelist()
+    return raw.decode("latin-1") + "".join(archive.read(name).decode() for name in archive.namelist())
+
+
 def test_no_secret_in_logs_emails_database_pages_or_admin(
     client, staff, paper, paper_account, q_sync, mailoutbox, debug_log, settings
 ):
     # Sign up, confirm, log in, turn on 2FA.
     secret = _sign_up_with_two_factor(client, mailoutbox)
 
-    # Link the key with a fresh code: a wrong secret first, then the right one.
+    # Link the key with the password confirmed and a fresh code: a wrong secret first, then the right one.
+    reauthenticate(client)
     form = {"exchange": "paper", "label": "Paper", "api_key": paper_account.api_key, "api_secret": "f" * 64}
     client.post(reverse("keys:link"), {**form, "otp_code": code(secret, 0)})
     linked = client.post(reverse("keys:link"), {**form, "api_secret": paper_account.secret, "otp_code": code(secret, 1)})
@@ -145,8 +160,9 @@ def test_no_secret_in_logs_emails_database_pages_or_admin(
 
     objects = {"key": key, "bot": bot, "order": Order.objects.filter(bot=bot).first(), "backtest": backtest,
                "alert": Alert.objects.filter(user=key.owner).first(), "signal": Signal.objects.first(),
-               "strategy": Strategy.objects.first()}
+               "strategy": Strategy.objects.first(), "usersession": UserSession.objects.get(user=key.owner)}
     pages = _portal_pages(client, objects)
+    export = _export(client)
     admin_html = _admin_pages(staff)
     dump = io.StringIO()
     call_command("dumpdata", stdout=dump)
@@ -156,12 +172,16 @@ def test_no_secret_in_logs_emails_database_pages_or_admin(
     # The flow was logged at DEBUG, down to the signed requests that carried the key.
     assert "POST http://127.0.0.1" in log and "/api/v3/order" in log and "X-MBX-APIKEY" in log
     assert "Sweep bot" in pages and key.api_key_hint in pages and "Sweep bot" in admin_html
+    assert "Sweep bot" in export and key.api_key_hint in export and "X-MBX-APIKEY" not in export
     seed = base64.b32decode(secret + "=" * (-len(secret) % 8))
     found = {}
     for label, value in {"API key": paper_account.api_key, "API secret": paper_account.secret,
                          "TOTP seed (base32)": secret, "TOTP seed (hex)": seed.hex()}.items():
         for where, text in {"log": log, "emails": emails, "database dump": dump.getvalue(),
-                            "portal pages": pages, "admin pages": admin_html}.items():
+                            "portal pages": pages, "admin pages": admin_html, "data export": export}.items():
             if value in text or value.lower() in text.lower():
                 found.setdefault(label, []).append(where)
     assert not found, f"secrets found: {found}"
+    password_hash = key.owner.password
+    assert password_hash.startswith(("pbkdf2", "argon2", "bcrypt", "scrypt")) and password_hash not in export
+    assert PASSWORD not in export

@@ -30,6 +30,7 @@ OWNED = {
     "strategy_pages:backtest_trades_csv": "backtest",
     "alerts:detail": "alert",
     "alerts:acknowledge": "alert",
+    "session_end": "usersession",
 }
 # Published to every signed-in user by design: signals are signed so anyone can verify them, and
 # strategies (with their backtest form) are the catalogue bots are built from.
@@ -37,13 +38,21 @@ SHARED = {
     "strategies:signal_detail": "signal",
     "strategy_pages:strategy_detail": "strategy",
     "strategy_pages:backtest_new": "strategy",
+    # Public even without an account: a track record anyone can check.
+    "strategy_pages:track_record": "strategy",
+    "strategy_pages:track_record_json": "strategy",
 }
+# Of those, the ones anyone may read without an account (GET only).
+PUBLIC = {"strategy_pages:track_record", "strategy_pages:track_record_json"}
 # Parameters that name no object of a user.
 NOT_IDS = {
     "keys:guide": ({"exchange": "binance"}, "a public guide per exchange"),
     "alerts:channel_on": ({"channel": "email"}, "the user's own channel setting, by channel name"),
     "account_confirm_email": ({"key": "not-a-valid-key"}, "a signed, single-use token from an email"),
     "account_reset_password_from_key": ({"uidb36": "1", "key": "set-password"}, "a signed token from an email"),
+    "invitation_accept": ({"token": "not-a-valid-token"},
+                          "a random single-use token from an invitation email (only its hash is stored); "
+                          "anyone may open it, a bad one answers 404"),
 }
 # The staff admin has its own gate (staff + verified second factor), swept in test_admin_refuses_non_staff.
 ADMIN_PREFIX = "admin/"
@@ -95,6 +104,8 @@ def objects_for(user, key, strategy):
     """One object of each owned kind for ``user`` (their ``key`` and a bot on ``strategy``), plus shared ones."""
     from django.utils import timezone
 
+    from allauth.usersessions.models import UserSession
+
     from alerts.services import alert_raise
     from portfolios.models import Order
     from strategies.models import Backtest
@@ -115,5 +126,7 @@ def objects_for(user, key, strategy):
     )
     alert = alert_raise(user=user, kind="order_failed", severity="warning", title="An order of yours",
                         text="Details", bot=bot, key=key, order=order)
+    usersession = UserSession.objects.create(user=user, session_key=f"walk-{user.pk}", ip="198.51.100.1",
+                                             user_agent="Firefox")
     return {"key": key, "bot": bot, "order": order, "backtest": backtest, "alert": alert, "signal": signal,
-            "strategy": strategy}
+            "strategy": strategy, "usersession": usersession}

@@ -49,12 +49,13 @@ def staff_client(client, staff):
     return login_verified(client, staff, device)
 
 
-def queued_tasks():
-    """Every task waiting in the task queue (ORM or Redis broker), decoded: [(func, args), ...]."""
+def queued_tasks(queue=None):
+    """Every task waiting in a task queue (the main one, or ``queue``; ORM or Redis broker), decoded:
+    [(func, args), ...]."""
     from django_q.brokers import get_broker
     from django_q.signing import SignedPackage
 
-    broker = get_broker()
+    broker = get_broker(queue)
     out = []
     while True:
         batch = broker.dequeue()
@@ -69,11 +70,16 @@ def queued_tasks():
 
 @pytest.fixture
 def empty_queue(db):
+    """The main queue and the backtests' queue, empty before and after the test."""
+    from django.conf import settings
     from django_q.brokers import get_broker
 
-    get_broker().purge_queue()
+    queues = [get_broker(), get_broker(settings.BACKTEST_QUEUE)]
+    for broker in queues:
+        broker.purge_queue()
     yield
-    get_broker().purge_queue()
+    for broker in queues:
+        broker.purge_queue()
 
 
 def make_bot(owner, strategy, markets, state="running"):

@@ -1,9 +1,11 @@
-"""After the signals commit: one task per (running bot on that strategy and market, signal), ids only."""
+"""After the signals commit: tasks for every (running bot on that strategy and market, signal), ids only."""
 
 from datetime import timedelta
 
 from strategies.models import Signal
-from strategies.services import BOT_TASK, signals_fan_out, strategy_create, strategy_run
+from portfolios.models import Bot
+from portfolios.services import BATCH_TASK, signals_fan_out
+from strategies.services import strategy_create, strategy_run
 
 from .conftest import CLOSE, make_bot, queued_tasks
 
@@ -24,11 +26,30 @@ def test_fan_out_queues_one_task_per_subscribed_running_bot(paper, trend, alice,
     btc = Signal.objects.get(strategy=trend, market="BTC/USDT").pk
     eth = Signal.objects.get(strategy=trend, market="ETH/USDT").pk
     tasks = queued_tasks()
-    assert sorted(tasks) == sorted(
-        [(BOT_TASK, (both.pk, btc)), (BOT_TASK, (both.pk, eth)), (BOT_TASK, (btc_only.pk, btc))]
-    )
+    assert {func for func, _ in tasks} == {BATCH_TASK}
+    pairs = [(bot_id, signal_id) for _, (signal_id, bot_ids) in tasks for bot_id in bot_ids]
+    assert sorted(pairs) == sorted([(both.pk, btc), (both.pk, eth), (btc_only.pk, btc)])
     # Ids only: nothing but integers travels in a task.
-    assert all(isinstance(arg, int) for _, args in tasks for arg in args)
+    assert all(isinstance(arg, int) for _, (signal_id, bot_ids) in tasks for arg in [signal_id, *bot_ids])
+
+
+def test_a_fan_out_task_takes_the_bots_of_as_many_keys_as_a_worker_runs_threads(paper, trend, alice, bob,
+                                                                               empty_queue, settings):
+    settings.ORDER_THREADS = 2
+    # Five keys of two bots each.
+    for n in range(5):
+        bot = make_bot(alice if n % 2 else bob, trend, ["BTC/USDT"])
+        Bot.objects.create(owner=bot.owner, name="Second", key=bot.key, strategy=trend, markets=["BTC/USDT"],
+                           allocation=bot.allocation, position_cap=bot.position_cap)
+    strategy_run(strategy=trend, candle_close=CLOSE, now=CLOSE + timedelta(seconds=5))
+    signal = Signal.objects.get(strategy=trend, market="BTC/USDT")
+    queued_tasks()
+    signals_fan_out(signal_ids=[signal.pk])
+    tasks = queued_tasks()
+    # Three tasks: two keys, two keys, one key; a key's bots always in one task.
+    assert sorted(len(bot_ids) for _, (_, bot_ids) in tasks) == [2, 4, 4]
+    for _, (_, bot_ids) in tasks:
+        assert len({Bot.objects.get(pk=bot_id).key_id for bot_id in bot_ids}) == len(bot_ids) // 2
 
 
 def test_no_signal_no_task_for_a_failed_run(paper, trend, alice, empty_queue, django_capture_on_commit_callbacks):

@@ -117,9 +117,9 @@ def test_an_unreachable_exchange_fails_the_run(settings, trend):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     settings.PAPEREXCHANGE_URL = f"http://127.0.0.1:{port}"
-    from portfolios import gateway
+    import exchanges
 
-    gateway._markets_cache.clear()
+    exchanges.caches_clear()
     outcome = strategy_run(strategy=trend, candle_close=CLOSE, now=SOON)
     assert outcome.status == "failed"
     run = StrategyRun.objects.get(strategy=trend)

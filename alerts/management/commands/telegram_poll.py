@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from alerts import telegram
-from alerts.channels import ChannelError
+from alerts.errors import ChannelError
 from alerts.updates import update_handle
 
 

@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.urls import reverse
 
 from alerts import telegram
-from alerts.channels import ChannelError
+from alerts.errors import ChannelError
 
 
 class Command(BaseCommand):

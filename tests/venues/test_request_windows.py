@@ -1,0 +1,48 @@
+"""On every venue: the exchange's clock as we read it, and an order request that can no longer execute once its
+window has passed (Binance's recvWindow, Kraken's deadline, Bitvavo's access window; One Trading has none)."""
+
+from decimal import Decimal
+
+import pytest
+
+from exchanges import ClockSkew
+from keys.services import key_exchange
+
+pytestmark = pytest.mark.django_db
+
+QUANTITY = Decimal("0.001")
+
+
+def test_the_exchange_clock_is_read_from_the_exchange_not_from_ours(venue, venue_key):
+    venue.paper.fault(clock_skew={"ms": 40_000})
+    _key, exchange = key_exchange(key_id=venue_key.pk)
+    assert exchange.exchange_clock_ms() == pytest.approx(venue.paper.server_time(), abs=1500)
+
+
+def test_an_order_request_older_than_its_window_is_refused_and_never_executes(venue, venue_key):
+    _key, exchange = key_exchange(key_id=venue_key.pk)
+    window = exchange.request_window_ms
+    stamp = exchange.exchange_clock_ms()
+    late = exchange.client_order_id(bot_id=1, tag="late", salt="window")
+    if window is None:
+        # No request deadline on this venue: a lost answer's order waits two minutes before it is sent again.
+        assert exchange.request_deadline_ms(stamp) == stamp + exchange.unbounded_request_ms + exchange.clock_margin_ms
+        return
+    assert exchange.request_deadline_ms(stamp) == stamp + window + exchange.clock_margin_ms
+
+    # A request stamped longer ago than the window (as if held in the network that long) is refused unexecuted.
+    held = stamp - window - 2000
+    if not exchange.request_time_params(held):
+        exchange.client.options["timeDifference"] += window + 2000  # a venue whose ccxt signs with its own clock
+    with pytest.raises(ClockSkew) as refused:
+        exchange.order_create(symbol=venue.market, side="buy", quantity=QUANTITY, client_order_id=late, bot_id=1,
+                              stamp_ms=held)
+    assert any(words in refused.value.reason for words in ("recvWindow", "Deadline elapsed", "acceptable window"))
+    assert exchange.order_by_client_id(symbol=venue.market, client_order_id=late) is None
+    assert venue.exchange_orders(venue.account_of(venue_key)) == []
+
+    # Stamped now, the same order goes through once.
+    answer = exchange.order_create(symbol=venue.market, side="buy", quantity=QUANTITY, client_order_id=late,
+                                   bot_id=1, stamp_ms=exchange.exchange_clock_ms())
+    assert answer["status"] == "closed"
+    assert len(venue.exchange_orders(venue.account_of(venue_key))) == 1
