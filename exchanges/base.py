@@ -370,7 +370,12 @@ class Exchange:
             cached = _markets_cache.get(key)
         if cached and time.monotonic() - cached[0] < MARKETS_TTL_SECONDS:
             if not self.client.markets:
-                self.client.set_markets(cached[1])
+                _, spot, currencies, helpers = cached
+                self.client.set_markets(spot, currencies)
+                # What the venue's ccxt class builds beside the markets while loading them (Kraken's markets by
+                # altname, which its order and trade parsers look pairs up in): without it a client given the
+                # markets of another one parses an order's pair as an unknown market and loses it.
+                self.client.options.update(helpers)
             return self.client.markets
         return None
 
@@ -378,8 +383,10 @@ class Exchange:
         markets = self.call("load_markets", True)
         spot = {symbol: market for symbol, market in markets.items() if market.get("spot")}
         limits = self.limits_from_markets_response(self._last_json())
+        options = self.client.options
+        helpers = {name: options[name] for name in options.get("marketHelperProps") or () if options.get(name) is not None}
         with _markets_lock:
-            _markets_cache[key] = (time.monotonic(), spot)
+            _markets_cache[key] = (time.monotonic(), spot, self.client.currencies, helpers)
             if limits is not None:
                 _limits_cache[key] = limits
         self.client.set_markets(spot)

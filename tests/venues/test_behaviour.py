@@ -7,8 +7,9 @@ import pytest
 from django.urls import reverse
 
 from exchanges import Credentials
+from exchanges.base import clients_forget
 from keys.models import ExchangeKey
-from keys.services import KeyRefused, key_credentials, key_link
+from keys.services import KeyRefused, key_credentials, key_exchange, key_link
 from portfolios.execution import signal_execute
 from portfolios.models import Fill, Order, Position, TradeCursor
 from portfolios.reconcile import key_reconcile
@@ -90,6 +91,20 @@ def test_a_lost_answer_is_found_by_client_order_id_and_never_sent_twice(venue, v
     assert venue.paper.counters()["orders_by_client_order_id"] == {order.client_order_id: 1}
     [theirs] = venue.exchange_orders(venue.account_of(venue_bot.key))
     assert venue.order_id(theirs["orderId"]) == order.exchange_order_id
+
+
+def test_a_lost_answer_is_found_by_a_client_given_the_markets_another_client_loaded(venue, venue_bot, venue_strategy):
+    # One ccxt instance per key and thread; the markets are loaded once per process and handed to the others, with
+    # what the venue's class builds beside them (Kraken parses an order's pair through its markets by altname).
+    key_exchange(key_id=venue_bot.key_id)[1].markets()
+    clients_forget()  # as a second thread of the worker: a fresh ccxt instance, the markets from the process
+    venue.paper.fault(lost_response={"count": 1})
+    signal = issue_signal(venue_strategy, venue.market, "buy", "0.3")
+    order = signal_execute(bot_id=venue_bot.pk, signal_id=signal.pk)
+    order.refresh_from_db()
+    assert order.state == Order.State.FILLED, order.error
+    assert order.attempts == 1
+    assert venue.paper.counters()["orders_by_client_order_id"] == {order.client_order_id: 1}
 
 
 # --- reconciliation, positions, PnL -----------------------------------------------------------------
