@@ -94,7 +94,8 @@ def alert_raise(*, user, kind, severity, title, text="", dedupe_key="", bot=None
 def _enqueue_delivery(alert_id):
     from django_q.tasks import async_task
 
-    async_task("alerts.tasks.alert_deliver", alert_id, group="alerts", task_name=f"alert-deliver-{alert_id}")
+    async_task("alerts.tasks.alert_deliver", alert_id, group="alerts", task_name=f"alert-deliver-{alert_id}",
+               cluster=settings.TASKS_QUEUE)
 
 
 def alert_acknowledge(*, alert, by):

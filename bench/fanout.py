@@ -1,7 +1,7 @@
 """Bots on paper accounts act on one signal, with 2 task workers, at a real exchange's latency.
 
-PostgreSQL and Redis (broker, shared rate budget), a real `manage.py qcluster`
-with 2 worker processes, the paper exchange with Binance's published limits
+PostgreSQL and Redis (broker, shared rate budget), a real orders `manage.py
+qcluster` (``Q_QUEUE=orders``) with 2 worker processes, the paper exchange with Binance's published limits
 and 50 ms added to every request (about a server's round trip to a real
 exchange). One signed buy signal is fanned out to every running bot; measured:
 the time from the fan-out to the last order recorded, the request weight spent
@@ -53,7 +53,7 @@ def main():
         paper = Paper(tmp, limits=limits)
         try:
             env = setup_django(database_url=postgres_database("oneclick_bench_fanout"), paper_url=paper.url,
-                               redis_url=REDIS_URL, extra={"Q_WORKERS": "2"})
+                               redis_url=REDIS_URL, extra={"Q_WORKERS": "1", "Q_ORDER_WORKERS": "2"})
             text = run(paper, env, bots=bots, accounts=args.accounts or max(1, bots // 10), latency=args.latency,
                        timeout=args.timeout)
         finally:
@@ -67,6 +67,7 @@ def main():
 def run(paper, env, *, bots, accounts, latency, timeout):
     from decimal import Decimal
 
+    from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.utils import timezone
     from django_q.brokers import get_broker
@@ -80,7 +81,8 @@ def run(paper, env, *, bots, accounts, latency, timeout):
     from strategies.services import strategy_create
     from tests.portfolios.conftest import issue_signal
 
-    get_broker().purge_queue()
+    for queue in (settings.TASKS_QUEUE, settings.ORDERS_QUEUE):
+        get_broker(queue).purge_queue()
     budget.reset()
     owner = get_user_model().objects.create_user(username="fan", email="fan@example.com", password="x")
     strategy = strategy_create(name="Fan-out", kind="trend", markets=["BTC/USDT"])
@@ -105,8 +107,9 @@ def run(paper, env, *, bots, accounts, latency, timeout):
     signal = issue_signal(strategy, "BTC/USDT", "buy", "0.5")
     if latency:
         paper.control("POST", "/_paper/faults", {"latency": {"ms": latency}})
-    cluster = subprocess.Popen([sys.executable, "manage.py", "qcluster"], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # The orders cluster (2 workers) does the fan-out; the main one (1 worker) the reconciliations after it.
+    clusters = [subprocess.Popen([sys.executable, "manage.py", "qcluster"], env={**env, "Q_QUEUE": queue},
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for queue in ("orders", "")]
     try:
         time.sleep(3)  # let the cluster start before the clock does
         before = paper.counters()
@@ -122,8 +125,10 @@ def run(paper, env, *, bots, accounts, latency, timeout):
             time.sleep(0.2)
         elapsed = time.monotonic() - started
     finally:
-        cluster.terminate()
-        cluster.wait(timeout=60)
+        for cluster in clusters:
+            cluster.terminate()
+        for cluster in clusters:
+            cluster.wait(timeout=60)
     counters = paper.counters()
     weight = counters["weight_used"] - weight_before
     paths = {path: n - paths_before.get(path, 0) for path, n in counters["requests_by_path"].items()
@@ -147,7 +152,7 @@ def run(paper, env, *, bots, accounts, latency, timeout):
     positions_off = sum(1 for bot_id in Order.objects.filter(signal=signal).values_list("bot_id", flat=True)
                         if held.get(bot_id, Decimal(0)) != got.get(bot_id, Decimal(0)) or not got.get(bot_id))
     return "\n".join([
-        f"machine: {machine()}; {bots} bots on {accounts} paper accounts; one qcluster with 2 workers; "
+        f"machine: {machine()}; {bots} bots on {accounts} paper accounts; an orders qcluster with 2 workers; "
         f"PostgreSQL + Redis; exchange latency {latency:g} ms",
         f"time from fan-out to the last order recorded: {elapsed:.1f} s ({done} orders, {done / elapsed:.1f} orders/s)",
         f"weight per order: {weight / max(done, 1):.2f} ({weight} weight at the exchange; requests: "

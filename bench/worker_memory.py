@@ -4,7 +4,7 @@ Measured in separate processes of one run, from /proc/<pid>/status:
 - a bare Python interpreter;
 - Django set up with the platform's apps;
 - the same with a ccxt instance built and the exchange's markets loaded;
-- a real `manage.py qcluster` worker process after it placed orders for
+- a real orders `manage.py qcluster` worker process after it placed orders for
   20 bots (ccxt loaded, markets cached, one instance per key kept).
 Printed: the RSS of each and the ratio worker / bare Django.
 
@@ -60,7 +60,7 @@ def main():
         paper = Paper(tmp)
         try:
             env = setup_django(database_url=f"sqlite:///{Path(tmp) / 'bench.sqlite3'}", paper_url=paper.url,
-                               extra={"Q_WORKERS": "1"})
+                               extra={"Q_ORDER_WORKERS": "1"})
             run(paper, env)
         finally:
             paper.stop()
@@ -92,7 +92,7 @@ def run(paper, env):
         Bot.objects.create(owner=owner, name=f"b{i}", key=key, strategy=strategy, markets=["BTC/USDT"],
                            allocation=Decimal("100"), position_cap=Decimal("1000"))
     signal = issue_signal(strategy, "BTC/USDT", "buy", "0.5")
-    cluster = subprocess.Popen([sys.executable, "manage.py", "qcluster"], env=env,
+    cluster = subprocess.Popen([sys.executable, "manage.py", "qcluster"], env={**env, "Q_QUEUE": "orders"},
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         signals_fan_out(signal_ids=[signal.pk])

@@ -10,6 +10,7 @@ key's bots: keys know nothing of bots.
 import logging
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.dispatch import Signal
 from django.urls import reverse
@@ -285,7 +286,8 @@ def keys_reprobe_all():
 
     ids = list(ExchangeKey.objects.filter(status=ExchangeKey.Status.ACTIVE).values_list("pk", flat=True))
     for key_id in ids:
-        async_task("keys.tasks.key_reprobe_task", key_id, task_name=f"key-reprobe-{key_id}")
+        async_task("keys.tasks.key_reprobe_task", key_id, task_name=f"key-reprobe-{key_id}",
+                   cluster=settings.TASKS_QUEUE)
     return len(ids)
 
 

@@ -183,18 +183,28 @@ Q_CLUSTER_LABEL = env.str("Q_CLUSTER_LABEL", default="")
 # Orders in flight at once per worker process of a fan-out: one thread per exchange key (a key's bots go in
 # turn), each with its own database connection. SQLite serialises writers, so it gets few.
 ORDER_THREADS = env.int("ORDER_THREADS", default=2 if DATABASES["default"]["ENGINE"].endswith("sqlite3") else 16)
-# Backtests have a queue of their own, "<name>-backtests" (django-q2's "cluster" argument names it), served
-# only by the qclusters started with Q_QUEUE=backtests: a burst of backtests never delays an order, and the
-# main workers never take a backtest. The queue shares the name's signing salt, so either side reads the
-# other's payloads. (django-q2's own switch, a Q_CLUSTER_NAME other than the name, cannot serve here: this
-# project reads the name itself from Q_CLUSTER_NAME.)
+# Three queues, each served by its own qclusters (django-q2's "cluster" argument names the queue; every task
+# the project queues names its queue, since a task queued from a worker would otherwise go to that worker's):
+# - "<name>-orders" (Q_QUEUE=orders): the bots' tasks of a signal, their retries and redeliveries. Nothing else
+#   runs there, so backtests, reconciliations, training and alert delivery never delay an order;
+# - "<name>-backtests" (Q_QUEUE=backtests): backtests, so a burst of them never delays anything else;
+# - "<name>" (Q_QUEUE empty): everything else, and the schedules.
+# The queues share the name's signing salt, so every side reads the others' payloads. (django-q2's own
+# switch, a Q_CLUSTER_NAME other than the name, cannot serve here: this project reads the name itself from
+# Q_CLUSTER_NAME.)
+TASKS_QUEUE = Q_CLUSTER["name"]
+ORDERS_QUEUE = f"{Q_CLUSTER['name']}-orders"
 BACKTEST_QUEUE = f"{Q_CLUSTER['name']}-backtests"
 Q_QUEUE = env.str("Q_QUEUE", default="")
-if Q_QUEUE == "backtests":
+if Q_QUEUE == "orders":
+    Q_CLUSTER["cluster_name"] = ORDERS_QUEUE
+    Q_CLUSTER["workers"] = env.int("Q_ORDER_WORKERS", default=2)
+elif Q_QUEUE == "backtests":
     Q_CLUSTER["cluster_name"] = BACKTEST_QUEUE
     Q_CLUSTER["workers"] = env.int("Q_BACKTEST_WORKERS", default=1)
 elif Q_QUEUE:
-    raise ImproperlyConfigured(f"Q_QUEUE={Q_QUEUE!r}: leave it empty (the main queue) or set it to 'backtests'.")
+    raise ImproperlyConfigured(
+        f"Q_QUEUE={Q_QUEUE!r}: leave it empty (the main queue) or set it to 'orders' or 'backtests'.")
 # Per user: one backtest queued or running at a time, this many a day (UTC, by the database's clock), each
 # over at most this many days.
 BACKTESTS_PER_DAY = env.int("BACKTESTS_PER_DAY", default=20)

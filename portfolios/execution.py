@@ -34,6 +34,7 @@ import time
 from datetime import datetime, timedelta, timezone as dt_timezone
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Max, Q, Sum
 from django.db.models.functions import Coalesce, Now
@@ -610,7 +611,7 @@ def signals_redeliver(*, older_than=PENDING_AGE, queue_size=None):
     from django_q.brokers import get_broker
     from django_q.tasks import async_task
 
-    if (get_broker().queue_size() if queue_size is None else queue_size) > 0:
+    if (get_broker(settings.ORDERS_QUEUE).queue_size() if queue_size is None else queue_size) > 0:
         return []
     now = db_now()
     latest = {}
@@ -625,7 +626,7 @@ def signals_redeliver(*, older_than=PENDING_AGE, queue_size=None):
         for bot_id, markets in bots:
             if signal.market in (markets or []):
                 async_task("portfolios.tasks.bot_signal_execute", bot_id, signal.pk,
-                           task_name=f"bot-{bot_id}-signal-{signal.pk}", group="signals")
+                           task_name=f"bot-{bot_id}-signal-{signal.pk}", group="signals", cluster=settings.ORDERS_QUEUE)
                 queued.append((bot_id, signal.pk))
     if queued:
         log.warning("queued %s bot tasks again that no worker finished", len(queued))

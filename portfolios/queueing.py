@@ -3,6 +3,7 @@
 import threading
 from contextlib import contextmanager
 
+from django.conf import settings
 from django.core.cache import cache
 from django_q.tasks import async_task
 
@@ -48,4 +49,4 @@ def reconcile_soon(key_id):
         return
     if cache.add(RECONCILE_QUEUED.format(key_id), 1, timeout=RECONCILE_QUEUED_SECONDS):
         async_task("portfolios.tasks.key_reconcile_task", key_id, group="reconcile",
-                   task_name=f"reconcile-key-{key_id}")
+                   task_name=f"reconcile-key-{key_id}", cluster=settings.TASKS_QUEUE)

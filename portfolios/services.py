@@ -331,7 +331,7 @@ def signals_fan_out(*, signal_ids):
         for first in range(0, len(groups), keys_per_task):
             bot_ids = [bot_id for group in groups[first:first + keys_per_task] for bot_id in group]
             async_task(BATCH_TASK, signal_id, bot_ids, task_name=f"signal-{signal_id}-bots-{bot_ids[0]}",
-                       group="signals")
+                       group="signals", cluster=settings.ORDERS_QUEUE)
             queued.extend((bot_id, signal_id) for bot_id in bot_ids)
     return queued
 

@@ -46,7 +46,7 @@ def _retry_later(bot_id, signal_id, name, delay, **kwargs):
     # Due by the database's clock, as every schedule the platform writes.
     try:
         schedule("portfolios.tasks.bot_signal_execute", bot_id, signal_id, name=name, schedule_type=Schedule.ONCE,
-                 next_run=db_now() + timedelta(seconds=delay), **kwargs)
+                 next_run=db_now() + timedelta(seconds=delay), cluster=settings.ORDERS_QUEUE, **kwargs)
     except IntegrityError:
         pass  # a second delivery of this task planned the same retry already
 
@@ -135,7 +135,7 @@ def reconcile_all():
                .distinct().values_list("pk", flat=True))
     for key_id in ids:
         async_task("portfolios.tasks.key_reconcile_task", key_id, group="reconcile",
-                   task_name=f"reconcile-key-{key_id}")
+                   task_name=f"reconcile-key-{key_id}", cluster=settings.TASKS_QUEUE)
     return len(ids)
 
 
@@ -167,9 +167,9 @@ def reconciles_owed():
 
 @receiver(post_spawn, dispatch_uid="portfolios_recover_on_worker_start")
 def _recover_on_worker_start(sender, proc_name, **kwargs):
-    """When a worker starts (after a crash too), queue one recovery pass."""
-    if cache.add("portfolios:recovery-on-start", proc_name, timeout=30):
-        async_task("portfolios.tasks.orders_recover_task", group="recovery")
+    """When a worker that may run orders starts (after a crash too), queue one recovery pass on the main queue."""
+    if settings.Q_QUEUE != "backtests" and cache.add("portfolios:recovery-on-start", proc_name, timeout=30):
+        async_task("portfolios.tasks.orders_recover_task", group="recovery", cluster=settings.TASKS_QUEUE)
 
 
 def rules_run_all():

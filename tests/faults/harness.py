@@ -89,17 +89,35 @@ def clock_shift_env(env, seconds):
     return {**env, "PYTHONPATH": path, "FAULT_CLOCK_SHIFT_SECONDS": str(seconds)}
 
 
+# The main queue's workers of a "machine" (reconciliations, recovery, alerts, schedules); its orders cluster
+# has the workers the test asks for.
+MAIN_WORKERS = 2
+
+
 @dataclass
 class Cluster:
+    """One machine's qclusters, as `make run` starts them: the main queue's and the orders queue's.
+
+    ``proc`` is the orders cluster (the one a fault in order execution hits); ``procs`` has both.
+    """
+
     label: str
     env: dict
     log_path: Path
-    proc: subprocess.Popen | None = None
+    procs: dict = field(default_factory=dict)
     starts: int = 0
 
     @property
+    def proc(self):
+        return self.procs.get("orders")
+
+    def envs(self):
+        return {"main": {**self.env, "Q_QUEUE": "", "Q_WORKERS": str(MAIN_WORKERS)},
+                "orders": {**self.env, "Q_QUEUE": "orders", "Q_ORDER_WORKERS": self.env["Q_WORKERS"]}}
+
+    @property
     def running(self):
-        return self.proc is not None and self.proc.poll() is None
+        return bool(self.procs) and all(proc.poll() is None for proc in self.procs.values())
 
 
 @dataclass
@@ -111,7 +129,8 @@ class Clusters:
     members: list = field(default_factory=list)
 
     def start(self, label="a", workers=4, clock_shift=None, **env):
-        """Start a cluster; ``clock_shift`` (seconds, + ahead, - behind) runs all its processes on a wrong clock."""
+        """Start a machine's clusters (main and orders, ``workers`` order workers); ``clock_shift`` (seconds,
+        + ahead, - behind) runs all their processes on a wrong clock."""
         env = {**self.env, "Q_WORKERS": str(workers), **env}
         if clock_shift:
             env = clock_shift_env(env, clock_shift)
@@ -125,10 +144,11 @@ class Clusters:
         log = open(cluster.log_path, "ab")
         log.write(f"\n==== start {cluster.starts} ====\n".encode())
         log.flush()
-        cluster.proc = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=cluster.env,
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
+        for role, env in cluster.envs().items():
+            cluster.procs[role] = subprocess.Popen(
+                [sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env,
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
         log.close()
 
     def wait_ready(self, timeout=STARTUP_SECONDS):
@@ -138,31 +158,35 @@ class Clusters:
 
         def ready():
             for cluster in self.members:
-                if cluster.proc.poll() is not None:
-                    raise AssertionError(f"qcluster {cluster.label} exited with {cluster.proc.returncode}:\n"
-                                         f"{self.log_tail(cluster)}")
+                for role, proc in cluster.procs.items():
+                    if proc.poll() is not None:
+                        raise AssertionError(f"qcluster {cluster.label} ({role}) exited with {proc.returncode}:\n"
+                                             f"{self.log_tail(cluster)}")
             alive = {stat.pid: stat for stat in Stat.get_all(broker=get_broker())}
             missing = []
             for cluster in self.members:
-                stat = alive.get(cluster.proc.pid)
-                workers = int(cluster.env["Q_WORKERS"])
-                if stat is None or len(stat.workers) < workers or stat.status not in ("Idle", "Working"):
-                    missing.append(cluster.label)
+                for role, env in cluster.envs().items():
+                    stat = alive.get(cluster.procs[role].pid)
+                    workers = int(env["Q_ORDER_WORKERS" if role == "orders" else "Q_WORKERS"])
+                    if stat is None or len(stat.workers) < workers or stat.status not in ("Idle", "Working"):
+                        missing.append(f"{cluster.label} ({role})")
             return not missing, f"clusters without a heartbeat: {missing}"
 
         wait_until(ready, timeout=timeout, interval=0.2, what="qcluster heartbeats")
 
     def kill(self, cluster, sig=signals.SIGKILL):
-        """Kill a whole cluster (sentinel, pusher, monitor and workers) at once."""
-        if cluster.running:
-            try:
-                os.killpg(cluster.proc.pid, sig)
-            except ProcessLookupError:
-                pass
-            cluster.proc.wait(timeout=30)
+        """Kill a machine's clusters (sentinels, pushers, monitors and workers) at once."""
+        for proc in cluster.procs.values():
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, sig)
+                except ProcessLookupError:
+                    pass
+                proc.wait(timeout=30)
 
     def kill_worker(self, cluster, rng):
-        """SIGKILL one worker process of a cluster (its guard starts a new one). Returns the pid or None."""
+        """SIGKILL one worker process of a machine's orders cluster (its guard starts a new one). Returns the pid
+        or None."""
         from django_q.brokers import get_broker
         from django_q.status import Stat
 
@@ -187,21 +211,20 @@ class Clusters:
 
     def stop_all(self, timeout=15):
         """Ask every cluster to stop (SIGTERM to its main process), then kill what is left of its group."""
-        for cluster in self.members:
-            if cluster.running:
-                cluster.proc.terminate()
-        for cluster in self.members:
-            if cluster.proc is None:
-                continue
+        procs = [proc for cluster in self.members for proc in cluster.procs.values()]
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in procs:
             try:
-                cluster.proc.wait(timeout=timeout)
+                proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 pass
             try:
-                os.killpg(cluster.proc.pid, signals.SIGKILL)
+                os.killpg(proc.pid, signals.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-            cluster.proc.wait(timeout=30)
+            proc.wait(timeout=30)
 
     def log_tail(self, cluster, chars=4000):
         try:
@@ -321,14 +344,16 @@ def redis_flush_deployment():
     from django_q.conf import Conf
 
     client = cache._cache.get_client(write=True)
-    queue = get_broker().list_key
-    keys = {queue, *(key for pattern in (f"django_q:{Conf.PREFIX}:*", f"{settings.CACHE_KEY_PREFIX}:*")
-                     for key in client.scan_iter(match=pattern))}
+    queues = [get_broker(name).list_key for name in (settings.TASKS_QUEUE, settings.ORDERS_QUEUE,
+                                                     settings.BACKTEST_QUEUE)]
+    keys = {*queues, *(key for pattern in (f"django_q:{Conf.PREFIX}:*", f"{settings.CACHE_KEY_PREFIX}:*")
+                       for key in client.scan_iter(match=pattern))}
     with client.pipeline(transaction=True) as pipe:
-        pipe.llen(queue)
+        for queue in queues:
+            pipe.llen(queue)
         pipe.delete(*keys)
-        lost, _deleted = pipe.execute()
-    return lost
+        *lost, _deleted = pipe.execute()
+    return sum(lost)
 
 
 def database_connections_kill():

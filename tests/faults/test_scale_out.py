@@ -23,7 +23,7 @@ def test_two_clusters_share_a_200_bot_fan_out_with_one_order_per_bot(clusters, p
 
     fan_out_and_check(world, clusters, issue_signal(world.strategy, "BTC/USDT", "buy", "0.3"))
 
-    queue = settings.Q_CLUSTER["name"]
+    queue = settings.ORDERS_QUEUE  # the orders' own queue
     runs = Task.objects.filter(func="portfolios.tasks.signal_bots_execute")
     # Each cluster's monitor writes its Task rows a little after the work.
     wait_until(lambda: (runs.count() == 10, f"{runs.count()} task rows, {Success.objects.count()} successes"),

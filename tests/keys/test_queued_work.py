@@ -1,6 +1,7 @@
 """Disabling a key stops work that was already queued for it."""
 
 import pytest
+from django.conf import settings
 from django.urls import reverse
 from django.utils.module_loading import import_string
 
@@ -22,7 +23,7 @@ def test_disable_stops_an_order_attempt_already_in_the_queue(
     login_verified(client, alice_2fa, alice_2fa.totp_device)
     client.post(reverse("keys:disable", args=[alice_bot.key_id]))
 
-    tasks = queued_tasks()
+    tasks = queued_tasks(settings.ORDERS_QUEUE)
     assert ("portfolios.tasks.signal_bots_execute", (signal.pk, [alice_bot.pk])) in tasks
     for func, args in tasks:  # what a worker does with each queued task
         import_string(func)(*args)

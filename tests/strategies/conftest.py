@@ -70,11 +70,11 @@ def queued_tasks(queue=None):
 
 @pytest.fixture
 def empty_queue(db):
-    """The main queue and the backtests' queue, empty before and after the test."""
+    """The main queue, the orders' and the backtests', empty before and after the test."""
     from django.conf import settings
     from django_q.brokers import get_broker
 
-    queues = [get_broker(), get_broker(settings.BACKTEST_QUEUE)]
+    queues = [get_broker(), get_broker(settings.ORDERS_QUEUE), get_broker(settings.BACKTEST_QUEUE)]
     for broker in queues:
         broker.purge_queue()
     yield

@@ -2,6 +2,8 @@
 
 from datetime import timedelta
 
+from django.conf import settings
+
 from strategies.models import Signal
 from portfolios.models import Bot
 from portfolios.services import BATCH_TASK, signals_fan_out
@@ -25,8 +27,9 @@ def test_fan_out_queues_one_task_per_subscribed_running_bot(paper, trend, alice,
 
     btc = Signal.objects.get(strategy=trend, market="BTC/USDT").pk
     eth = Signal.objects.get(strategy=trend, market="ETH/USDT").pk
-    tasks = queued_tasks()
+    tasks = queued_tasks(settings.ORDERS_QUEUE)
     assert {func for func, _ in tasks} == {BATCH_TASK}
+    assert queued_tasks() == []  # the orders' own queue: nothing of theirs waits behind other work
     pairs = [(bot_id, signal_id) for _, (signal_id, bot_ids) in tasks for bot_id in bot_ids]
     assert sorted(pairs) == sorted([(both.pk, btc), (both.pk, eth), (btc_only.pk, btc)])
     # Ids only: nothing but integers travels in a task.
@@ -43,9 +46,9 @@ def test_a_fan_out_task_takes_the_bots_of_as_many_keys_as_a_worker_runs_threads(
                            allocation=bot.allocation, position_cap=bot.position_cap)
     strategy_run(strategy=trend, candle_close=CLOSE, now=CLOSE + timedelta(seconds=5))
     signal = Signal.objects.get(strategy=trend, market="BTC/USDT")
-    queued_tasks()
+    queued_tasks(settings.ORDERS_QUEUE)
     signals_fan_out(signal_ids=[signal.pk])
-    tasks = queued_tasks()
+    tasks = queued_tasks(settings.ORDERS_QUEUE)
     # Three tasks: two keys, two keys, one key; a key's bots always in one task.
     assert sorted(len(bot_ids) for _, (_, bot_ids) in tasks) == [2, 4, 4]
     for _, (_, bot_ids) in tasks:
@@ -60,7 +63,7 @@ def test_no_signal_no_task_for_a_failed_run(paper, trend, alice, empty_queue, dj
     with django_capture_on_commit_callbacks(execute=True):
         outcome = strategy_run(strategy=trend, candle_close=CLOSE, now=CLOSE + timedelta(seconds=5))
     assert outcome.status == "failed"
-    assert queued_tasks() == []
+    assert queued_tasks(settings.ORDERS_QUEUE) == []
 
 
 def test_fan_out_is_idempotent_in_what_it_selects(paper, trend, alice, empty_queue):
