@@ -6,6 +6,7 @@ directory, task queue and cache prefix, and sends its email to a local SMTP
 server (aiosmtpd) so a test can read it.
 """
 
+import itertools
 import json
 import os
 import signal
@@ -67,8 +68,14 @@ class StackError(RuntimeError):
     pass
 
 
+# Each stack of a test process has its own database and queue names: the browser journey's stack lives for the
+# whole session, and another module's may start beside it.
+_numbers = itertools.count(1)
+
+
 class Stack:
     def __init__(self, base_dir):
+        self.number = f"{os.getpid()}_{next(_numbers)}"
         self.dir = Path(base_dir)
         self.web_port = free_port()
         self.paper_port = free_port()
@@ -80,7 +87,7 @@ class Stack:
         self.proc = None
         self._pg_admin_url = None
         self.database_url = self._database()
-        tag = f"oneclick-e2e-{os.getpid()}"
+        tag = f"oneclick-e2e-{self.number}"
         self.env = {
             **os.environ,
             "ONECLICK_ENV_FILE": os.devnull,
@@ -114,7 +121,7 @@ class Stack:
         import psycopg
 
         parts = urlsplit(configured)
-        name = f"oneclick_e2e_{os.getpid()}"
+        name = f"oneclick_e2e_{self.number}"
         self._pg_admin_url = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
         with psycopg.connect(self._pg_admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
