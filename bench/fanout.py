@@ -73,8 +73,7 @@ def run(paper, env, *, bots, accounts, latency, timeout):
     from django_q.brokers import get_broker
 
     from keys.models import ExchangeKey, mask_api_key
-    from keys.services import key_exchange
-    from portfolios.ledger import balances_read
+    from portfolios.ledger import balances_store, fill_mark
     from exchanges import budget
     from portfolios.models import Bot, Fill, Order, Position
     from portfolios.services import signals_fan_out
@@ -87,8 +86,9 @@ def run(paper, env, *, bots, accounts, latency, timeout):
     owner = get_user_model().objects.create_user(username="fan", email="fan@example.com", password="x")
     strategy = strategy_create(name="Fan-out", kind="trend", markets=["BTC/USDT"])
     keys = []
+    deposit = Decimal(100_000)
     for _ in range(accounts):
-        made = paper.key(paper.account(USDT=100_000))
+        made = paper.key(paper.account(USDT=int(deposit)))
         # Linked as the portal would after a successful probe (the probe is not what is measured).
         keys.append(ExchangeKey.objects.create(
             owner=owner, exchange="paper", label="bench", api_key=made["api_key"], api_secret=made["secret"],
@@ -100,10 +100,12 @@ def run(paper, env, *, bots, accounts, latency, timeout):
             allocation=Decimal("100"), position_cap=Decimal("1000"))
         for i in range(bots)
     )
-    # Each account's balances read once, as linking and the 5-minute reconciliation do: orders are sized from
-    # the books (that read plus the fills since), not from a read per order.
+    # Each account's balances as the last reconciliation stored them (the deposit, known exactly): orders are
+    # sized from the books (that read plus the fills since), not from a read per order. Stored, not read: a
+    # thousand account reads would spend the exchange's weight budget for minutes before the run starts.
     for key in keys:
-        balances_read(key=key, exchange=key_exchange(key_id=key.pk)[1])
+        balances_store(key=key, balances={"USDT": {"free": deposit, "used": Decimal(0), "total": deposit}},
+                       mark=fill_mark(key=key))
     signal = issue_signal(strategy, "BTC/USDT", "buy", "0.5")
     if latency:
         paper.control("POST", "/_paper/faults", {"latency": {"ms": latency}})
