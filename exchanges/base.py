@@ -256,6 +256,9 @@ class Exchange:
             offset = _clock_offsets.get(self.cache_key())
             if offset is not None:
                 self._client.options["timeDifference"] = offset
+            # A new instance starts with the markets this process holds: ccxt would otherwise load them again
+            # (exchangeInfo, 20 weight on Binance) on its first call that needs them, a balance read included.
+            self._markets_cached(self.cache_key())
         return self._client
 
     def cache_key(self):

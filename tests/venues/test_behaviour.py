@@ -107,6 +107,28 @@ def test_a_lost_answer_is_found_by_a_client_given_the_markets_another_client_loa
     assert venue.paper.counters()["orders_by_client_order_id"] == {order.client_order_id: 1}
 
 
+def test_a_new_client_starts_with_the_markets_the_process_holds(venue, venue_bot):
+    _key, exchange = key_exchange(key_id=venue_bot.key_id)
+    exchange.markets()
+    exchange.balances()
+    warm = _requests_of(venue, exchange.balances)
+    clients_forget()  # as another thread, or another key of the process: a fresh ccxt instance
+    _key, fresh = key_exchange(key_id=venue_bot.key_id)
+    # Its first balance read costs what a warm one does: the markets are not loaded from the exchange again.
+    assert _requests_of(venue, fresh.balances) == warm
+
+
+def _requests_of(venue, call):
+    def requests():
+        return {path: n for path, n in venue.paper.counters()["requests_by_path"].items()
+                if not path.startswith("/_paper")}
+
+    before = requests()
+    call()
+    after = requests()
+    return {path: n - before.get(path, 0) for path, n in after.items() if n != before.get(path, 0)}
+
+
 # --- reconciliation, positions, PnL -----------------------------------------------------------------
 
 
