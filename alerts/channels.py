@@ -38,8 +38,9 @@ class Channel:
     def configured(self):
         return True
 
-    def linked(self, user):
-        """Whether this user can be reached here now (set up, and not switched off)."""
+    def linked(self, user, pref=None):
+        """Whether this user can be reached here now (set up, and not switched off); ``pref``: the user's
+        :class:`AlertPreference` when the caller holds it already."""
         raise NotImplementedError
 
     def status(self, user):
@@ -61,10 +62,11 @@ class EmailChannel(Channel):
     name = "email"
     label = "Email"
 
-    def linked(self, user):
+    def linked(self, user, pref=None):
         if not user.email:
             return False
-        pref = AlertPreference.objects.filter(user=user).only("email_off_reason").first()
+        if pref is None:
+            pref = AlertPreference.objects.filter(user=user).only("email_off_reason").first()
         return pref is None or not pref.email_off_reason
 
     def status(self, user):
@@ -115,7 +117,7 @@ class TelegramChannel(Channel):
     def configured(self):
         return bool(settings.TELEGRAM_BOT_TOKEN)
 
-    def linked(self, user):
+    def linked(self, user, pref=None):
         return self.configured() and TelegramLink.objects.filter(user=user, active=True).exists()
 
     def status(self, user):

@@ -41,12 +41,25 @@ def channels_for(*, user, severity, pref):
     """Channels an alert of this severity goes to: per the preferences; critical to every linked one."""
     chosen = []
     for name, channel in CHANNELS.items():
-        if not channel.linked(user):
-            continue
         minimum = getattr(pref, f"{name}_min_severity", Severity.CRITICAL)
-        if severity == Severity.CRITICAL or SEVERITY_RANK[severity] >= SEVERITY_RANK[minimum]:
+        wanted = severity == Severity.CRITICAL or SEVERITY_RANK[severity] >= SEVERITY_RANK[minimum]
+        if wanted and channel.linked(user, pref=pref):
             chosen.append(name)
     return chosen
+
+
+def _raisers_serialize(user, dedupe_key):
+    """One raiser of the same alert at a time, so two identical alerts never both get created.
+
+    On PostgreSQL a lock held until the transaction ends, on (user, dedupe key) only: a user's bots raising
+    different alerts at once (a fan-out's order fills) never wait for each other. SQLite takes its write lock
+    at the start of every transaction (IMMEDIATE), which serializes raisers already.
+    """
+    if connection.vendor != "postgresql":
+        return
+    digest = hashlib.blake2b(f"alert:{user.pk}:{dedupe_key}".encode(), digest_size=8).digest()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [int.from_bytes(digest, "big", signed=True)])
 
 
 def alert_raise(*, user, kind, severity, title, text="", dedupe_key="", bot=None, key=None, order=None,
@@ -62,10 +75,9 @@ def alert_raise(*, user, kind, severity, title, text="", dedupe_key="", bot=None
     now = timezone.now()
     dedupe_key = (dedupe_key or f"{kind}:{title}")[:200]
     window = timedelta(seconds=settings.ALERTS_DEDUPE_WINDOW_SECONDS) if window is None else window
-    preference_for(user=user)
-    with transaction.atomic():
-        # One raiser per user at a time, so two identical alerts never both get created.
-        pref = AlertPreference.objects.select_for_update().get(user=user)
+    pref = preference_for(user=user)
+    with transaction.atomic(savepoint=False):  # inside a caller's transaction (an order's record), part of it
+        _raisers_serialize(user, dedupe_key)
         existing = (Alert.objects.filter(user=user, dedupe_key=dedupe_key, created__gte=now - window)
                     .order_by("-created", "-id").first())
         if existing is not None:
@@ -80,7 +92,7 @@ def alert_raise(*, user, kind, severity, title, text="", dedupe_key="", bot=None
         if channels is None:
             names = channels_for(user=user, severity=severity, pref=pref)
         else:
-            names = [name for name in channels if name in CHANNELS and CHANNELS[name].linked(user)]
+            names = [name for name in channels if name in CHANNELS and CHANNELS[name].linked(user, pref=pref)]
         Delivery.objects.bulk_create([Delivery(alert=alert, channel=name, next_attempt_at=now) for name in names])
         if names and severity != Severity.INFO:
             # Warnings and criticals go out at once; info alerts (an order filled, a key

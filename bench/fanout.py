@@ -83,11 +83,12 @@ def run(paper, env, *, bots, accounts, latency, timeout):
     for queue in (settings.TASKS_QUEUE, settings.ORDERS_QUEUE):
         get_broker(queue).purge_queue()
     budget.reset()
-    owner = get_user_model().objects.create_user(username="fan", email="fan@example.com", password="x")
     strategy = strategy_create(name="Fan-out", kind="trend", markets=["BTC/USDT"])
     keys = []
     deposit = Decimal(100_000)
-    for _ in range(accounts):
+    for n in range(accounts):
+        # One user per exchange account, as on a platform with many users.
+        owner = get_user_model().objects.create_user(username=f"fan{n}", email=f"fan{n}@example.com")
         made = paper.key(paper.account(USDT=int(deposit)))
         # Linked as the portal would after a successful probe (the probe is not what is measured).
         keys.append(ExchangeKey.objects.create(
@@ -96,7 +97,7 @@ def run(paper, env, *, bots, accounts, latency, timeout):
             permissions_verified=True, probed_at=timezone.now(),
         ))
     Bot.objects.bulk_create(
-        Bot(owner=owner, name=f"bot {i}", key=keys[i % len(keys)], strategy=strategy, markets=["BTC/USDT"],
+        Bot(owner_id=keys[i % len(keys)].owner_id, name=f"bot {i}", key=keys[i % len(keys)], strategy=strategy, markets=["BTC/USDT"],
             allocation=Decimal("100"), position_cap=Decimal("1000"))
         for i in range(bots)
     )

@@ -148,16 +148,18 @@ def key_credentials(key):
     )
 
 
-def key_exchange(*, key_id, read_only=False):
+def key_exchange(*, key_id=None, key=None, read_only=False):
     """A gateway exchange for a key, re-checking that the key is active now.
 
     Every task that talks to an exchange with a user's key calls this when it
     runs (not when it was queued), so disabling a key stops queued work too.
+    ``key``: the row the task has just read (else it is read by ``key_id``).
     ``read_only``: a disabled key still serves reads (balances, trades, the
     outcome of an order sent before it was disabled) until it is deleted; the
     caller never sends anything with it.
     """
-    key = ExchangeKey.objects.get(pk=key_id)
+    if key is None:
+        key = ExchangeKey.objects.get(pk=key_id)
     allowed = (ExchangeKey.Status.ACTIVE, ExchangeKey.Status.DISABLED) if read_only else (ExchangeKey.Status.ACTIVE,)
     if key.status not in allowed:
         raise KeyNotActive(f"Key {key.pk} is {key.get_status_display().lower()}")

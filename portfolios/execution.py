@@ -119,8 +119,11 @@ def _free_balances(key, exchange, market, *, fresh=False):
 
 
 def _size(bot, signal, market, price, free_quote, free_base):
-    position_recompute(bot=bot, market=signal.market)  # fills recorded since the last pass count now
     positions = list(Position.objects.filter(bot=bot))
+    applied = next((p.last_fill_id for p in positions if p.market == signal.market), 0)
+    if Fill.objects.filter(bot=bot, market=signal.market, foreign=False, pk__gt=applied).exists():
+        position_recompute(bot=bot, market=signal.market)  # fills recorded since the last pass count now
+        positions = list(Position.objects.filter(bot=bot))
     position_qty = next((p.quantity for p in positions if p.market == signal.market), Decimal(0))
     selling = signal.action == "sell"
     return sizing.order_size(
@@ -171,10 +174,16 @@ def _earlier_orders_wait(bot, signal):
     answered one whose fills are not stored yet (a lookup's answer does not
     tell them) has them read now, so the position sized from is true.
     """
-    earlier = (Order.objects.filter(bot=bot, market=signal.market).exclude(state__in=Order.TERMINAL)
-               .exclude(signal=signal).select_related("signal"))
+    # One read answers both questions (most often with nothing): unresolved orders, and ones missing fills.
+    earlier = list(
+        Order.objects.filter(bot=bot, market=signal.market).exclude(signal=signal)
+        .annotate(recorded=Coalesce(Sum("fills__quantity"), Decimal(0)))
+        .filter(~Q(state__in=Order.TERMINAL) | Q(filled_quantity__gt=0, recorded__lt=F("filled_quantity")))
+        .order_by("pk"))
     for order in earlier:
-        if order.signal is not None and order.signal.candle_close >= signal.candle_close:
+        if order.state in Order.TERMINAL:
+            continue
+        if order.signal_id is not None and order.signal.candle_close >= signal.candle_close:
             continue  # a newer signal's order: this signal is the superseded one (the guard says so)
         if order.state == Order.State.PENDING and order.attempts == 0:
             if _cancel(order, Order.State.PENDING, "Not sent: a newer signal superseded it"):
@@ -184,6 +193,8 @@ def _earlier_orders_wait(bot, signal):
             order = order_resolve(order=order, lost_answer=True)
         if order.state not in Order.TERMINAL:
             return order
+    if not earlier:
+        return None
     for order in _fills_missing(bot, signal.market).select_related("key", "bot"):
         try:
             _key, exchange = key_exchange(key_id=order.key_id, read_only=True)
@@ -202,17 +213,17 @@ def signal_execute(*, bot_id, signal_id, last_try=False):
     unresolved; on ``last_try`` the signal is ignored instead, saying why.
     """
     now = db_now()
-    bot = Bot.objects.select_related("key", "strategy").get(pk=bot_id)
-    signal = Signal.objects.select_related("strategy").get(pk=signal_id)
+    bot = Bot.objects.select_related("key", "strategy", "owner").get(pk=bot_id)
+    signal = Signal.objects.get(pk=signal_id)
 
-    existing = Order.objects.filter(bot=bot, signal=signal).first()
-    if existing is not None:
-        # A second delivery: the row's owner (or the recovery pass) finishes it.
-        if existing.state in Order.UNRESOLVED and old_enough(existing, now):
+    # The order row and its decision are written together: no decision, no order.
+    decided = SignalDecision.objects.filter(bot=bot, signal=signal).values_list("outcome", flat=True).first()
+    if decided is not None:
+        existing = Order.objects.filter(bot=bot, signal=signal).first() if decided == SignalDecision.Outcome.ORDERED else None
+        if existing is not None and existing.state in Order.UNRESOLVED and old_enough(existing, now):
+            # A second delivery: the row's owner (or the recovery pass) finishes it.
             order_resolve(order=existing)
         return existing
-    if SignalDecision.objects.filter(bot=bot, signal=signal).exists():
-        return None
 
     # Cheap checks first, re-read now (not when the task was queued).
     if bot.state != Bot.State.RUNNING:
@@ -223,6 +234,7 @@ def signal_execute(*, bot_id, signal_id, last_try=False):
         return _ignore(bot, signal, f"{signal.market} is not one of the bot's markets")
     if signal.strategy_id != bot.strategy_id:
         return _ignore(bot, signal, "The signal comes from another strategy")
+    signal.strategy = bot.strategy  # the same row, read with the bot
     if signal.action == "hold":
         verification = signal_verify(signal=signal, strategy=bot.strategy, now=now)
         if not verification:
@@ -241,7 +253,7 @@ def signal_execute(*, bot_id, signal_id, last_try=False):
         return decision
 
     try:
-        key, exchange = key_exchange(key_id=bot.key_id)
+        key, exchange = key_exchange(key=bot.key)
         market = exchange.market(signal.market)
         if market["quote"] != bot.quote_asset:
             return _ignore(bot, signal, f"{signal.market} is not quoted in {bot.quote_asset}")
@@ -259,32 +271,33 @@ def signal_execute(*, bot_id, signal_id, last_try=False):
             raise  # the task is retried by the queue; nothing was written
         return _ignore(bot, signal, f"Exchange refused the market data: {error.reason}")
 
-    with transaction.atomic():
-        # The receipt (replay protection) commits with the order intent, or not at all.
-        verification = signal_verify(signal=signal, strategy=bot.strategy, consumer=f"bot:{bot.pk}", now=now)
-        if not verification:
-            _decide(bot, signal, SignalDecision.Outcome.IGNORED, verification.reason)
-            return None
-        if not size.ok:
-            oversize = size.refusal in ("over_position_cap", "over_market_max", "over_free_balance")
-            reason = f"{size.reason}; ignored, not trimmed" if oversize else size.reason
-            _decide(bot, signal, SignalDecision.Outcome.IGNORED, reason)
-            if signal.action == "sell" and not _dust(position_qty, price, market):
-                # The bot stays in a position its strategy wants out of: say so now.
-                alerting.sell_not_placed_alert(bot=bot, signal=signal, reason=reason)
-            return None
-        try:
-            with transaction.atomic():
-                order = Order.objects.create(
-                    bot=bot, key=key, signal=signal, market=signal.market, side=signal.action,
-                    quantity=size.quantity, reference_price=price, signal_price=signal.price,
-                    client_order_id=exchange.client_order_id(bot_id=bot.pk, tag=f"s{signal.pk}", salt=signal.signature),
-                )
-                SignalDecision.objects.create(bot=bot, signal=signal, outcome=SignalDecision.Outcome.ORDERED,
-                                              reason=f"{signal.action} {size.quantity} at ~{price}")
-        except IntegrityError:
-            return Order.objects.get(bot=bot, signal=signal)
-    order_send(order=order, exchange=exchange, now=now)
+    try:
+        with transaction.atomic():
+            # The receipt (replay protection) commits with the order intent, or not at all.
+            verification = signal_verify(signal=signal, strategy=bot.strategy, consumer=f"bot:{bot.pk}", now=now)
+            if not verification:
+                _decide(bot, signal, SignalDecision.Outcome.IGNORED, verification.reason)
+                return None
+            if not size.ok:
+                oversize = size.refusal in ("over_position_cap", "over_market_max", "over_free_balance")
+                reason = f"{size.reason}; ignored, not trimmed" if oversize else size.reason
+                _decide(bot, signal, SignalDecision.Outcome.IGNORED, reason)
+                if signal.action == "sell" and not _dust(position_qty, price, market):
+                    # The bot stays in a position its strategy wants out of: say so now.
+                    alerting.sell_not_placed_alert(bot=bot, signal=signal, reason=reason)
+                return None
+            order = Order.objects.create(
+                bot=bot, key=key, signal=signal, market=signal.market, side=signal.action,
+                quantity=size.quantity, reference_price=price, signal_price=signal.price,
+                client_order_id=exchange.client_order_id(bot_id=bot.pk, tag=f"s{signal.pk}", salt=signal.signature),
+            )
+            SignalDecision.objects.create(bot=bot, signal=signal, outcome=SignalDecision.Outcome.ORDERED,
+                                          reason=f"{signal.action} {size.quantity} at ~{price}")
+    except IntegrityError:
+        # Another delivery of this task wrote the row (or its decision) first: that one is the answer.
+        return Order.objects.filter(bot=bot, signal=signal).first()
+    # Just checked in the transaction that wrote it (signal fresh and newest); the claim checks key and bot.
+    order_send(order=order, exchange=exchange, now=now, checked=True)
     return order
 
 
@@ -358,12 +371,14 @@ def _fail(order, state, reason):
     return bool(changed)
 
 
-def order_send(*, order, exchange=None, from_state=Order.State.PENDING, now=None):
+def order_send(*, order, exchange=None, from_state=Order.State.PENDING, now=None, checked=False):
     """Send a written order (never inside a transaction), then record the answer.
 
-    An order no longer wanted is canceled with the reason instead.
+    An order no longer wanted is canceled with the reason instead. ``checked``: the caller wrote the row a
+    moment ago, in the transaction that verified its signal (fresh, newest); the claim still checks that the
+    key is active and the bot running.
     """
-    reason = _unwanted(order, now or db_now())
+    reason = "" if checked else _unwanted(order, now or db_now())
     if reason:
         _cancel(order, from_state, reason)
         return order
@@ -519,26 +534,38 @@ def order_record(*, order, answer, exchange):
         "cost": to_decimal(answer.get("cost"), Decimal(0)),
         "error": "",
     }
+    stamp = answer.get("lastTradeTimestamp") or answer.get("timestamp")
+    trades = exchange.order_trades(answer)
+    # An answer that tells every fill (with its time) says when the order filled: recorded with it.
+    told = filled > 0 and sum((to_decimal(t.get("amount"), Decimal(0)) for t in trades), Decimal(0)) >= filled
+    if told and all(t.get("timestamp") or stamp for t in trades):
+        last = max(t.get("timestamp") or stamp for t in trades)
+        changes["filled_at"] = datetime.fromtimestamp(last / 1000, tz=dt_timezone.utc)
     rows = Order.objects.filter(pk=order.pk)
     if state not in Order.TERMINAL:
         rows = rows.exclude(state__in=Order.TERMINAL)  # an older, less final answer never undoes a final one
     # The answer, its fills and the alert commit together: a crash between them never loses the alert.
     with transaction.atomic():
-        if rows.update(**changes):
+        recorded = rows.update(**changes)
+        if recorded:
             for name, value in changes.items():
                 setattr(order, name, value)
-            _order_fills_store(order, exchange.order_trades(answer), exchange,
-                               stamp=answer.get("lastTradeTimestamp") or answer.get("timestamp"))
+            _order_fills_store(order, trades, exchange, stamp=stamp)
             alerting.order_state_alert(order=order)
-    if filled > 0 and _fills_missing(order.bot, order.market).filter(pk=order.pk).exists():
-        # The answer did not tell its fills (a lookup's, Kraken's): read them, the position must be true now.
-        try:
-            order_fills_fetch(order=order, exchange=exchange)
-        except ExchangeError as error:
-            log.warning("order %s: fills not read yet (the reconciliation reads them): %s", order.pk, error.reason)
-    if filled > 0:
-        _filled_at_record(order, answer)
-    position_recompute(bot=order.bot, market=order.market)
+        complete = recorded and (filled == 0 or "filled_at" in changes)
+        if complete:
+            position_recompute(bot=order.bot, market=order.market)
+    if not complete:
+        if filled > 0 and _fills_missing(order.bot, order.market).filter(pk=order.pk).exists():
+            # The answer did not tell its fills (a lookup's, Kraken's): read them, the position must be true now.
+            try:
+                order_fills_fetch(order=order, exchange=exchange)
+            except ExchangeError as error:
+                log.warning("order %s: fills not read yet (the reconciliation reads them): %s", order.pk,
+                            error.reason)
+        if filled > 0:
+            _filled_at_record(order, answer)
+        position_recompute(bot=order.bot, market=order.market)
     reconcile_soon(order.key_id)
     return order
 

@@ -103,12 +103,14 @@ def fills_store(*, key, market, trades, orders, value_fee=None):
     """
     base, quote = market.split("/")
     created = []
+    ids = {str(trade.get("id") or "") for trade in trades} - {""}
+    stored = set(Fill.objects.filter(key=key, market=market, exchange_trade_id__in=ids)
+                 .values_list("exchange_trade_id", flat=True)) if ids else set()
     for trade in trades:
         trade_id = str(trade.get("id") or "")
-        if not trade_id:
-            continue
-        if Fill.objects.filter(key=key, exchange_trade_id=trade_id, market=market).exists():
+        if not trade_id or trade_id in stored:
             continue  # read before: harmless
+        stored.add(trade_id)
         order_id = str(trade.get("order") or "")
         order = orders.get(order_id)
         price = to_decimal(trade.get("price"), Decimal(0))
@@ -147,7 +149,7 @@ def position_recompute(*, bot, market, last_price=None):
     pass costs the same however long the history is.
     """
     base, quote = market.split("/")
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # inside a caller's transaction, part of it
         position, _ = Position.objects.select_for_update().get_or_create(bot=bot, market=market)
         quantity, cost_basis = position.quantity, position.cost_basis
         realized, fees = position.realized_pnl, position.fees_paid
