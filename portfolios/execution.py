@@ -20,7 +20,9 @@
    sent again (same id) only when the exchange does not have it *and* that
    moment has passed by the exchange's own clock.
 4. Record the exchange's answer and its fills; the bot's position follows at
-   once and a reconciliation of the account is queued.
+   once. The books (the last balances read plus the fills since) are then
+   exact: the account is read again by the pass every 5 minutes, at once only
+   when an order's fills could not be read.
 
 Ages and freshness are judged by the database's clock
 (:func:`oneclick.lib.clock.db_now`), never a worker's. ``orders_recover``
@@ -142,11 +144,14 @@ def _size(bot, signal, market, price, free_quote, free_base):
     ), position_qty
 
 
-def _fills_missing(bot, market):
-    """The bot's orders in the market whose fills are not all stored yet (an answer that did not tell them)."""
-    return (Order.objects.filter(bot=bot, market=market, filled_quantity__gt=0)
-            .annotate(recorded=Coalesce(Sum("fills__quantity"), Decimal(0)))
+def fills_missing(orders):
+    """Those of ``orders`` whose fills are not all stored yet (an answer that did not tell them)."""
+    return (orders.filter(filled_quantity__gt=0).annotate(recorded=Coalesce(Sum("fills__quantity"), Decimal(0)))
             .filter(recorded__lt=F("filled_quantity")))
+
+
+def _fills_missing(bot, market):
+    return fills_missing(Order.objects.filter(bot=bot, market=market))
 
 
 def _order_fills_store(order, trades, exchange, stamp=None):
@@ -519,7 +524,10 @@ _STATES = {
 
 
 def order_record(*, order, answer, exchange):
-    """Store the exchange's answer (ids, state, fills) on the order; the position follows, a reconciliation is queued."""
+    """Store the exchange's answer (ids, state, fills) on the order; the position follows.
+
+    Fills the answer does not tell are read now; when they cannot be, a reconciliation of the account is queued.
+    """
     filled = to_decimal(answer.get("filled"), Decimal(0))
     state = _STATES.get(answer.get("status"), Order.State.OPEN)
     if state == Order.State.OPEN and filled > 0:
@@ -556,17 +564,19 @@ def order_record(*, order, answer, exchange):
         if complete:
             position_recompute(bot=order.bot, market=order.market)
     if not complete:
-        if filled > 0 and _fills_missing(order.bot, order.market).filter(pk=order.pk).exists():
+        missing = _fills_missing(order.bot, order.market).filter(pk=order.pk)
+        if filled > 0 and missing.exists():
             # The answer did not tell its fills (a lookup's, Kraken's): read them, the position must be true now.
             try:
                 order_fills_fetch(order=order, exchange=exchange)
             except ExchangeError as error:
                 log.warning("order %s: fills not read yet (the reconciliation reads them): %s", order.pk,
                             error.reason)
+            if missing.exists():
+                reconcile_soon(order.key_id)  # the account's trades tell them
         if filled > 0:
             _filled_at_record(order, answer)
         position_recompute(bot=order.bot, market=order.market)
-    reconcile_soon(order.key_id)
     return order
 
 

@@ -1,6 +1,6 @@
 """Reconciliation: what really happened on the account, from the exchange's own records.
 
-After every order and on a schedule, per active key:
+Every 5 minutes, and after an order whose fills could not be read, per key with bots:
 1. balances;
 2. orders still unresolved or open are looked up, so their trades are known;
 3. trades per market from the cursor of the last pass (a trade id or a time:

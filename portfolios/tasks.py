@@ -16,7 +16,6 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, connections
-from django.db.models import Max, Min
 from django.dispatch import receiver
 from django_q.models import Schedule
 from django_q.signals import post_spawn
@@ -27,15 +26,15 @@ from keys.models import ExchangeKey
 from oneclick.health import clock_check
 from oneclick.lib.clock import db_now
 from portfolios import rules
-from portfolios.execution import Deferred, orders_recover, signal_execute, signals_redeliver
+from portfolios.execution import Deferred, fills_missing, orders_recover, signal_execute, signals_redeliver
 from portfolios.queueing import RECONCILE_QUEUED, reconcile_soon, reconciles_after_burst
-from portfolios.models import Balance, Bot, Fill
+from portfolios.models import Bot, Order
 from portfolios.reconcile import key_reconcile
 
 log = logging.getLogger(__name__)
 
 RETRY_DELAYS_SECONDS = (5, 15, 60, 180)
-# Fills this recent whose key's balances were not read since queue a reconciliation in the recovery pass.
+# Orders this recent whose fills are not all stored queue a reconciliation in the recovery pass.
 RECONCILES_OWED_WITHIN = timedelta(hours=1)
 # A signal waiting for the bot's earlier order in the market is tried again after these (about 4 minutes in
 # all); the last try gives up and says why.
@@ -149,17 +148,13 @@ def orders_recover_task():
 
 
 def reconciles_owed():
-    """Queue the reconciliations a lost task owes: keys with fills stored after their balances were last read.
+    """Queue the reconciliations a lost task owes: keys with a recent order whose fills are not all stored.
 
-    Each recorded order queues its key's reconciliation; a flushed queue or a dead cluster can lose that task
-    after the order's last bot is done, and nothing else would queue it before the 5-minute pass.
+    An order whose fills could not be read queues its key's reconciliation; a flushed queue or a dead cluster
+    can lose that task, and nothing else would queue it before the 5-minute pass.
     """
-    recent = Fill.objects.filter(foreign=False, recorded__gte=db_now() - RECONCILES_OWED_WITHIN).values(
-        "key_id").annotate(
-        newest=Max("pk"))
-    newest = {row["key_id"]: row["newest"] for row in recent}
-    marks = Balance.objects.filter(key_id__in=newest).values("key_id").annotate(mark=Min("fill_mark"))
-    owed = sorted(row["key_id"] for row in marks if row["mark"] < newest[row["key_id"]])
+    recent = Order.objects.filter(created__gte=db_now() - RECONCILES_OWED_WITHIN)
+    owed = sorted(set(fills_missing(recent).values_list("key_id", flat=True)))
     for key_id in owed:
         reconcile_soon(key_id)
     return len(owed)

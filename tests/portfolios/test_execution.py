@@ -63,8 +63,10 @@ def test_the_same_task_delivered_twice_places_one_order(alice_bot, strategy, pap
     assert len(_exchange_orders(paper, paper_account)) == 1
 
 
-def test_orders_queue_one_reconciliation_and_the_next_one_once_it_has_started(alice_bot, strategy, paper,
-                                                                             paper_account, monkeypatch):
+def test_orders_whose_answers_tell_their_fills_queue_no_reconciliation_one_whose_fills_cannot_be_read_does(
+        alice_bot, strategy, paper, paper_account, monkeypatch):
+    from exchanges import Transient
+    from exchanges.base import Exchange
     from portfolios import queueing
     from portfolios.tasks import key_reconcile_task
 
@@ -72,13 +74,27 @@ def test_orders_queue_one_reconciliation_and_the_next_one_once_it_has_started(al
     monkeypatch.setattr(queueing, "async_task", lambda func, *args, **kwargs: queued.append((func, args)))
     for market in ("ETH/USDT", "BTC/USDT"):
         bot_signal_execute(alice_bot.pk, issue_signal(strategy, market, "buy", "0.2").pk)
-    # One pass for the burst, queued at once (behind the bot tasks already waiting).
-    assert queued == [("portfolios.tasks.key_reconcile_task", (alice_bot.key_id,))]
-    # The pass starts; an order recorded while it runs queues the next one.
-    key_reconcile_task(alice_bot.key_id)
+    # Each answer told its fills: the position is true and the books exact, no account read is queued.
+    assert queued == []
+    for order in Order.objects.filter(bot=alice_bot):
+        assert order.state == "filled" and sum(f.quantity for f in order.fills.all()) == order.filled_quantity
+        assert Position.objects.get(bot=alice_bot, market=order.market).quantity > 0
+
+    # The answer is lost; the order is found by its client order id (a lookup tells no fills), and its
+    # fills cannot be read now: the account's reconciliation is queued to find them.
+    def unreadable(self, **kwargs):
+        raise Transient("Exchange unavailable")
+
+    monkeypatch.setattr(Exchange, "order_fills", unreadable)
+    paper.fault(lost_response={"count": 1})
     bot_signal_execute(alice_bot.pk, issue_signal(strategy, "ETH/USDT", "sell", "0.5").pk)
-    assert Order.objects.filter(bot=alice_bot).count() == 3
-    assert len(queued) == 2
+    sell = Order.objects.get(bot=alice_bot, side="sell")
+    assert sell.state == "filled" and not sell.fills.exists()
+    assert queued == [("portfolios.tasks.key_reconcile_task", (alice_bot.key_id,))]
+
+    monkeypatch.undo()
+    key_reconcile_task(alice_bot.key_id)
+    assert sum(f.quantity for f in sell.fills.all()) == sell.filled_quantity
 
 
 @pytest.mark.parametrize(

@@ -238,8 +238,8 @@ def test_a_key_disabled_mid_flight_resolves_its_orders_by_lookup(alice_bot, stra
 # --- positions true within seconds ----------------------------------------------------------------
 
 
-def test_the_recovery_pass_updates_the_position_and_queues_a_reconciliation(alice_bot, strategy, paper,
-                                                                            paper_account, monkeypatch):
+def test_the_recovery_pass_updates_the_position_from_the_orders_fills(alice_bot, strategy, paper,
+                                                                     paper_account, monkeypatch):
     queued = []
     monkeypatch.setattr(queueing, "async_task", lambda func, *args, **kwargs: queued.append((func, args)))
     order = _written(alice_bot, issue_signal(strategy, "BTC/USDT", "buy", "0.3"), quantity="0.002")
@@ -247,7 +247,7 @@ def test_the_recovery_pass_updates_the_position_and_queues_a_reconciliation(alic
 
     orders_recover(older_than=timedelta(0))
     assert Position.objects.get(bot=alice_bot, market="BTC/USDT").quantity == Decimal("0.002") * Decimal("0.999")
-    assert queued == [("portfolios.tasks.key_reconcile_task", (alice_bot.key_id,))]
+    assert queued == []  # its fills were read: the books are exact, the 5-minute pass reads the account
 
 
 def test_a_disabled_keys_balances_are_still_read(alice_bot, paper, paper_account, monkeypatch):
@@ -294,13 +294,21 @@ def test_the_recovery_pass_queues_the_reconciliation_a_flushed_queue_lost(alice_
                                                                          monkeypatch):
     from django.core.cache import cache
 
-    from portfolios.tasks import reconciles_owed
+    from exchanges import Transient
+    from exchanges.base import Exchange
+    from portfolios.tasks import bot_signal_execute, reconciles_owed
 
     queued = []
     monkeypatch.setattr(queueing, "async_task", lambda func, *args, **kwargs: queued.append((func, args)))
-    from portfolios.tasks import bot_signal_execute
 
-    bot_signal_execute(alice_bot.pk, issue_signal(strategy, "BTC/USDT", "buy", "0.3").pk)
+    def unreadable(self, **kwargs):
+        raise Transient("Exchange unavailable")
+
+    # The answer is lost and the order's fills cannot be read after its lookup: a reconciliation is queued.
+    with monkeypatch.context() as patch:
+        patch.setattr(Exchange, "order_fills", unreadable)
+        paper.fault(lost_response={"count": 1})
+        bot_signal_execute(alice_bot.pk, issue_signal(strategy, "BTC/USDT", "buy", "0.3").pk)
     assert queued == [("portfolios.tasks.key_reconcile_task", (alice_bot.key_id,))]
     cache.clear()  # the queue and its marks flushed: that task is gone
     assert reconciles_owed() == 1
