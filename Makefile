@@ -5,7 +5,8 @@ PY := $(VENV)/bin/python
 WEB_PORT ?= 8000
 PAPER_PORT ?= 8100
 PAPEREXCHANGE_URL ?= http://127.0.0.1:$(PAPER_PORT)
-export WEB_PORT PAPER_PORT PAPEREXCHANGE_URL
+ONECLICK_SITE_URL ?= http://127.0.0.1:$(WEB_PORT)
+export WEB_PORT PAPER_PORT PAPEREXCHANGE_URL ONECLICK_SITE_URL
 
 # The browser tests drive Debian's Chromium (never a downloaded one).
 CHROMIUM := /usr/bin/chromium

@@ -21,9 +21,11 @@ DEFAULTS = {
     "EMAIL_URL": lambda: "consolemail://",
     "LOG_FORMAT": lambda: "text",
     "ONECLICK_EGRESS_IPS": lambda: "127.0.0.1",
-    "ONECLICK_SITE_URL": lambda: "http://127.0.0.1:8000",
-    "PAPEREXCHANGE_URL": lambda: "http://127.0.0.1:8100",
 }
+# The portal's and the paper exchange's URLs follow WEB_PORT and PAPER_PORT (the Makefile derives them), so
+# the `.env` never pins them: honcho would load a pinned one over what `make` exported. The lines an
+# earlier demo wrote with the default ports are taken out again.
+UNPINNED = {"ONECLICK_SITE_URL": "http://127.0.0.1:8000", "PAPEREXCHANGE_URL": "http://127.0.0.1:8100"}
 
 
 def read(path):
@@ -36,7 +38,18 @@ def read(path):
     return values
 
 
+def _unpin(path):
+    if not path.exists():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    kept = [line for line in lines
+            if not any(line.strip() == f"{name}={value}" for name, value in UNPINNED.items())]
+    if kept != lines:
+        path.write_text("".join(kept))
+
+
 def ensure(path):
+    _unpin(path)
     existing = read(path)
     missing = {name: make() for name, make in DEFAULTS.items() if name not in existing}
     if not path.exists():
