@@ -41,7 +41,7 @@ demo-data: setup .env
 
 run: demo-data
 	@$(PY) manage.py demo_login --url http://127.0.0.1:$(WEB_PORT)
-	umask 077 && $(VENV)/bin/honcho --procfile Procfile start
+	umask 077 && $(PY) -m oneclick.lib.honcho_run --procfile Procfile start
 
 # The browser journey shares one set of processes: its tests stay on one worker (xdist_group "e2e").
 test: setup browser
