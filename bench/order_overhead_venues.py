@@ -89,7 +89,7 @@ def measure(paper, venue, quote, count):
     market = f"BTC/{quote}"
     strategy = strategy_create(name=f"Bench {venue}", kind="trend", markets=[market], exchange=venue)
     bot = Bot.objects.create(owner=owner, name="bench", key=key, strategy=strategy, markets=[market],
-                             quote_asset=quote, allocation=Decimal("1000"), position_cap=Decimal("1000000000"))
+                             quote_asset=quote, allocation=Decimal("1000000"), position_cap=Decimal("1000000000"))
     # ccxt's own throttle off, as in the platform (its shared budget paces requests instead).
     bare = make_ccxt(paper.url, made["api_key"], secret=made.get("secret"), venue=venue, enableRateLimit=False)
     bare.load_markets()
@@ -101,13 +101,13 @@ def measure(paper, venue, quote, count):
         bare.create_order(market, "market", "buy", 0.001, None, params)
 
     # Warm both paths (markets, ticker cache, balances, connections).
-    signal_execute(bot_id=bot.pk, signal_id=issue_signal(strategy, market, "buy", "0.1").pk)
+    signal_execute(bot_id=bot.pk, signal_id=issue_signal(strategy, market, "buy", "0.0001").pk)
     bare_order()
 
     bare_times, pipeline_times = [], []
     requests_before = paper.counters()["requests"]
     for _ in range(count):
-        signal = issue_signal(strategy, market, "buy", "0.1")  # signing is the strategy's work, not timed
+        signal = issue_signal(strategy, market, "buy", "0.0001")  # signing is the strategy's work, not timed
         started = time.perf_counter()
         order = signal_execute(bot_id=bot.pk, signal_id=signal.pk)
         pipeline_times.append(time.perf_counter() - started)
