@@ -140,7 +140,8 @@ def demo_bot(*, user, key, name, strategy_name, quote):
     markets = [m for m in strategy.markets if m.endswith(f"/{quote}")]
     bot = Bot.objects.create(
         owner=user, name=name, key=key, strategy=strategy, markets=markets, quote_asset=quote,
-        allocation=Decimal("3000"), position_cap=Decimal("1500"),
+        # The cap fits the strategy: a buy signal may spend the whole allocation.
+        allocation=Decimal("3000"), position_cap=Decimal("3000"),
     )
     return bot, True
 

@@ -96,6 +96,8 @@ def test_demo_seeding_links_a_paper_key_starts_bots_and_runs_strategies_once(
     for bot in bots:
         expected = Signal.objects.filter(strategy=bot.strategy, market__in=bot.markets).count()
         assert SignalDecision.objects.filter(bot=bot).count() == expected > 0
+    # The bots' caps fit their strategies: none of them turns down its own strategy's buy for its size.
+    assert not SignalDecision.objects.filter(bot__owner=demo, reason__contains="position cap").exists()
 
     with django_capture_on_commit_callbacks(execute=True):
         again = demo_seed(password="demo-password-for-tests")
