@@ -7,7 +7,7 @@ by one so that machine noise hits both alike:
 - pipeline: ``portfolios.execution.signal_execute`` on a signed signal: signature
   check, guard, sizing, write-ahead Order row, claim, the same create_order,
   recording the answer and its fills.
-On SQLite (the demo's database) and on PostgreSQL (production's), each in a process of its own. Two phases: the paper exchange answering at loopback speed (which exposes
+On SQLite alone (the demo) and on PostgreSQL with Redis (production), each in a process of its own. Two phases: the paper exchange answering at loopback speed (which exposes
 the pipeline's own cost in milliseconds), then with 50 ms added to every
 request, about the round trip from a server to a real exchange. Printed:
 median and p90 of each path, the ratio of medians per phase (goal <= 1.3), the pipeline's own cost in
@@ -30,6 +30,7 @@ from _harness import Paper, machine, postgres_database, record, setup_django  # 
 
 GOAL = 1.3
 COST_GOAL_MS = 3.0
+REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 def main():
@@ -50,11 +51,12 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         paper = Paper(tmp)
         try:
+            # Each as deployed: PostgreSQL with Redis (cache, request budget), SQLite alone as in the demo.
             if args.database == ["postgres"]:
-                url, name = postgres_database("oneclick_bench_overhead"), "PostgreSQL"
+                url, redis, name = postgres_database("oneclick_bench_overhead"), REDIS_URL, "PostgreSQL + Redis"
             else:
-                url, name = f"sqlite:///{Path(tmp) / 'bench.sqlite3'}", "SQLite"
-            setup_django(database_url=url, paper_url=paper.url)
+                url, redis, name = f"sqlite:///{Path(tmp) / 'bench.sqlite3'}", "", "SQLite (no Redis)"
+            setup_django(database_url=url, paper_url=paper.url, redis_url=redis)
             text = run(paper, args.orders, name)
         finally:
             paper.stop()
@@ -97,7 +99,7 @@ def run(paper, count, database):
 
     with CaptureQueriesContext(connection) as statements:
         signal_execute(bot_id=bot.pk, signal_id=issue_signal(strategy, "BTC/USDT", "buy", "0.0001").pk)
-    lines = [f"machine: {machine()}; orders interleaved one by one; {database} database; paper exchange on "
+    lines = [f"machine: {machine()}; orders interleaved one by one; {database}; paper exchange on "
              f"loopback; one buy takes {len(statements)} SQL statements"]
     for latency_ms, orders in ((0, count), (50, max(20, count // 4))):
         if latency_ms:

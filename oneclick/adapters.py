@@ -9,7 +9,9 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 
 from oneclick.lib.useragent import user_agent_summary
-from oneclick.services import INVITATION_EXPIRED, InvitationRefused, invitation_usable, invitation_use
+from oneclick.services import (
+    INVITATION_EXPIRED, InvitationRefused, invitation_usable, invitation_use, user_has_two_factor,
+)
 
 USER_AGENT_SHOWN = 200
 # The invitation whose link this session opened (its id; the token itself is never kept).
@@ -20,7 +22,20 @@ def invitation_refused_page(request, refused):
     return render(request, "oneclick/invitation_refused.html", {"reason": str(refused)}, status=refused.status)
 
 
+LOGGED_IN_MESSAGE = "account/messages/logged_in.txt"
+
+
 class AccountAdapter(DefaultAccountAdapter):
+    def add_message(self, request, level, message_template=None, message_context=None, extra_tags="",
+                    message=None):
+        # "Logged in" comes once the user is: after the second factor when one is on (the code page says it).
+        user = getattr(request, "user", None)
+        # (django_otp sets ``otp_device`` on the user once a device verified this session.)
+        if (message_template == LOGGED_IN_MESSAGE and user is not None and user.is_authenticated
+                and getattr(user, "otp_device", None) is None and user_has_two_factor(user=user)):
+            return
+        super().add_message(request, level, message_template, message_context, extra_tags, message)
+
     def send_mail(self, template_prefix, email, context):
         # Every account email can tell the user which IPs to whitelist.
         context = {**context, "egress_ips": settings.ONECLICK_EGRESS_IPS, "site_url": settings.ONECLICK_SITE_URL}

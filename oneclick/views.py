@@ -88,6 +88,7 @@ def two_factor_verify(request):
         except SecondFactorError as error:
             form.add_error("code", str(error))
         else:
+            messages.success(request, f"Logged in as {request.user.email}.")
             return redirect(next_url or "dashboard")
     return render(request, "oneclick/two_factor_verify.html", {"form": form, "next": next_url})
 

@@ -196,8 +196,20 @@ def test_newcomer_journey(stack, browser, screenshots):
     page.goto(key_url)
     expect(page.locator("body")).to_contain_text("Disabled")
 
-    # An alert of alice's, for bob to try.
+    # An alert of alice's, for bob to try; beside her info alerts, a warning and a critical one.
+    stack.shell(
+        "from django.contrib.auth import get_user_model; from alerts.services import alert_raise; "
+        f"u = get_user_model().objects.get(email='{ALICE}'); "
+        "alert_raise(user=u, kind='drawdown', severity='warning', title='Drawdown beyond your threshold'); "
+        "alert_raise(user=u, kind='key_withdraw', severity='critical', title='Key can withdraw')"
+    )
     page.goto(f"{url}/alerts/")
+    # Each severity has a colour of its own, and the tab shows the site's icon.
+    colours = dict(page.locator("mark.severity").evaluate_all(
+        "marks => marks.map(m => [m.className, getComputedStyle(m).backgroundColor])"))
+    assert len(colours) == 3 and len(set(colours.values())) == 3, colours
+    icon = page.locator("link[rel=icon]").get_attribute("href")
+    assert page.request.get(url + icon).ok
     alert_href = page.locator("a[href^='/alerts/']").evaluate_all(
         "links => links.map(a => a.getAttribute('href')).filter(h => /^\\/alerts\\/\\d+\\/$/.test(h))")
     assert alert_href, "alice has no alert"

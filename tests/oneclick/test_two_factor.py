@@ -128,3 +128,19 @@ def test_regenerating_backup_codes_kills_the_old_ones(client, alice_2fa):
     page = client.get(reverse("security")).content.decode()
     assert "<strong>10</strong> of 10" in page
     assert not any(code in page for code in new)
+
+
+def test_logged_in_is_said_after_the_code_not_before(client, alice_2fa):
+    before = _log_in_with_password(client, alice_2fa)
+    # The code page: not logged in yet, and it does not say so.
+    assert before.redirect_chain[-1][0].startswith(reverse("two_factor_verify"))
+    assert "Logged in" not in before.content.decode() and "signed in" not in before.content.decode()
+
+    after = client.post(reverse("two_factor_verify"), {"code": totp_code(alice_2fa.totp_device)}, follow=True)
+    assert after.redirect_chain[-1][0] == reverse("dashboard")
+    assert f"Logged in as {alice_2fa.email}." in after.content.decode()
+
+
+def test_without_two_factor_logged_in_is_said_at_once(client, alice):
+    page = _log_in_with_password(client, alice).content.decode()
+    assert "Logged in as" in page and "Successfully signed in" not in page
