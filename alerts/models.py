@@ -64,6 +64,8 @@ class Alert(models.Model):
     created = models.DateTimeField(default=timezone.now, db_index=True)
     last_seen = models.DateTimeField(default=timezone.now)
     acknowledged_at = models.DateTimeField(null=True, blank=True)
+    resolved = models.CharField(max_length=200, blank=True,
+                                help_text="Why the alert no longer needs attention, when its condition cleared by itself.")
 
     class Meta:
         ordering = ["-created", "-id"]

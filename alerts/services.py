@@ -110,6 +110,17 @@ def _enqueue_delivery(alert_id):
                cluster=settings.TASKS_QUEUE)
 
 
+def alerts_resolve(*, user, kinds, why, key=None, bot=None):
+    """The condition behind these open alerts cleared (a key re-enabled, a bot resumed): they resolve themselves,
+    saying why, and leave the count of alerts that need attention. Returns how many."""
+    rows = Alert.objects.filter(user=user, kind__in=kinds, acknowledged_at__isnull=True)
+    if key is not None:
+        rows = rows.filter(key=key)
+    if bot is not None:
+        rows = rows.filter(bot=bot)
+    return rows.update(acknowledged_at=timezone.now(), resolved=why[:200])
+
+
 def alert_acknowledge(*, alert, by):
     return Alert.objects.filter(pk=alert.pk, acknowledged_at__isnull=True).update(acknowledged_at=timezone.now())
 

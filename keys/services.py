@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from alerts.models import Kind, Severity
-from alerts.services import alert_raise, page_link
+from alerts.services import alert_raise, alerts_resolve, page_link
 from exchanges import AuthFailed, Credentials, ExchangeError, PermissionDenied, exchange_class
 from keys.models import ExchangeKey, KeyEvent, mask_api_key
 
@@ -306,6 +306,12 @@ def key_event_alert(event):
         return alert_raise(kind=Kind.KEY_LINKED, severity=Severity.INFO, title=f"Key linked: {name}",
                            text="The key was checked and stored encrypted.", dedupe_key=f"key_linked:{key_tag}",
                            **common)
+    if event.kind in (kind_of.PROBED, kind_of.ENABLED) and key is not None:
+        # A check that passed, or the key back on: what said otherwise no longer needs attention.
+        cleared = [Kind.KEY_PROBE_FAILED] + ([Kind.KEY_DISABLED, Kind.KEY_AUTH_FAILURE]
+                                             if event.kind == kind_of.ENABLED else [])
+        alerts_resolve(user=event.owner, kinds=cleared, key=key,
+                       why="Key re-enabled" if event.kind == kind_of.ENABLED else "Key checked again: it works")
     if event.kind == kind_of.PROBED and event.actor_id:
         return alert_raise(kind=Kind.KEY_PROBED, severity=Severity.INFO, title=f"Key checked: {name}",
                            text=f"Permissions: {detail}", dedupe_key=f"key_probed:{key_tag}:{event.pk}", **common)

@@ -1,7 +1,7 @@
 """Alerts about bots and their orders, raised through the alert outbox."""
 
 from alerts.models import Alert, Kind, Severity
-from alerts.services import alert_raise, page_link
+from alerts.services import alert_raise, alerts_resolve, page_link
 
 
 def bot_state_alert(*, change):
@@ -18,6 +18,8 @@ def bot_state_alert(*, change):
         kind, severity, title = Kind.BOT_STOPPED, Severity.WARNING if by_platform else Severity.INFO, "Bot stopped"
     if not by_platform and change.by_id != bot.owner_id:
         who = "staff"
+    if change.to_state == "running":  # the pause or stop no longer needs attention
+        alerts_resolve(user=bot.owner, bot=bot, kinds=[Kind.BOT_PAUSED, Kind.BOT_STOPPED], why="Bot resumed")
     return alert_raise(
         user=bot.owner, bot=bot, kind=kind, severity=severity, title=f"{title}: {bot.name}",
         text=f"Changed by {who}: {change.reason}", dedupe_key=f"bot_state:{change.pk}", link=link,

@@ -160,3 +160,29 @@ def test_the_daily_reprobe_is_scheduled(db):
 
     schedule = Schedule.objects.get(func="keys.tasks.keys_reprobe_daily")
     assert schedule.schedule_type == Schedule.DAILY
+
+
+def test_alerts_resolve_themselves_when_the_key_is_re_enabled_and_the_bot_resumed(client, alice_2fa, alice_key,
+                                                                                  alice_bot, bob):
+    from alerts.models import Alert
+    from portfolios.services import bot_resume
+
+    login_verified(client, alice_2fa, alice_2fa.totp_device)
+    client.post(reverse("keys:disable", args=[alice_key.pk]))
+    disabled = Alert.objects.get(user=alice_2fa, kind="key_disabled")
+    assert disabled.acknowledged_at is None
+    client.post(reverse("keys:enable", args=[alice_key.pk]), {"otp_code": totp_code(alice_2fa.totp_device)})
+    alice_bot.refresh_from_db()
+    assert bot_resume(bot=alice_bot, by=alice_2fa)
+
+    disabled.refresh_from_db()
+    assert disabled.acknowledged_at is not None and disabled.resolved == "Key re-enabled"
+    alice_bot.refresh_from_db()
+    assert alice_bot.state == "running"
+    paused = list(Alert.objects.filter(user=alice_2fa, kind="bot_paused"))
+    assert paused and all(alert.resolved == "Bot resumed" for alert in paused)
+    page = client.get(reverse("alerts:list")).content.decode()
+    assert "resolved: Key re-enabled" in page
+    # Another user trying alice's alert gets 404.
+    client.force_login(bob)
+    assert client.get(reverse("alerts:detail", args=[disabled.pk])).status_code == 404
