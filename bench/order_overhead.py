@@ -97,8 +97,9 @@ def run(paper, count, database):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    signal = issue_signal(strategy, "BTC/USDT", "buy", "0.0001")  # the strategy's statements, not the order's
     with CaptureQueriesContext(connection) as statements:
-        signal_execute(bot_id=bot.pk, signal_id=issue_signal(strategy, "BTC/USDT", "buy", "0.0001").pk)
+        signal_execute(bot_id=bot.pk, signal_id=signal.pk)
     lines = [f"machine: {machine()}; orders interleaved one by one; {database}; paper exchange on "
              f"loopback; one buy takes {len(statements)} SQL statements"]
     for latency_ms, orders in ((0, count), (50, max(20, count // 4))):

@@ -278,6 +278,9 @@ class Exchange:
         weight = self.weights.get(method, 1)
         return weight(args, kwargs) if callable(weight) else weight
 
+    # Set by a caller whose every read is bookkeeping (reconciliation): they all leave the reserve to orders.
+    bookkeeping = False
+
     def call(self, method, *args, bookkeeping=False, **kwargs):
         """Call a ccxt method within the shared request budget, mapping its errors to ours.
 
@@ -341,6 +344,7 @@ class Exchange:
 
     def _call(self, method, args, kwargs, bookkeeping):
         budget = self.budget()
+        bookkeeping = bookkeeping or (self.bookkeeping and method != "create_order")
         try:
             budget.acquire(self.weight_of(method, args, kwargs), order=method == "create_order",
                            bookkeeping=bookkeeping)

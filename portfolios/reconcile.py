@@ -122,6 +122,9 @@ def key_reconcile(*, key_id):
         return {"skipped": "key deleted"}
     except ExchangeKey.DoesNotExist:
         return {"skipped": "no such key"}
+    # Every read here (balances, permissions, markets, trades, prices) leaves the budget's reserve to orders:
+    # a pass over a thousand accounts must never hold back a fan-out's orders.
+    exchange.bookkeeping = True
     bots = list(Bot.objects.filter(key=key).exclude(state=Bot.State.STOPPED))
     try:
         balances_read(key=key, exchange=exchange)
