@@ -87,6 +87,7 @@ def key_detail(request, pk):
         "keys/key_detail.html",
         {
             "key": key,
+            "check_failed": selectors.key_check_failed(key=key),
             "events": selectors.key_events(key=key),
             "egress_ips": settings.ONECLICK_EGRESS_IPS,
             "enable_form": KeyEnableForm(request=request, user=request.user),

@@ -186,3 +186,23 @@ def test_alerts_resolve_themselves_when_the_key_is_re_enabled_and_the_bot_resume
     # Another user trying alice's alert gets 404.
     client.force_login(bob)
     assert client.get(reverse("alerts:detail", args=[disabled.pk])).status_code == 404
+
+
+def test_the_key_page_says_when_its_last_check_failed_until_one_passes(client, alice_2fa, alice_key, paper, bob):
+    from keys.services import key_reprobe
+
+    login_verified(client, alice_2fa, alice_2fa.totp_device)
+    page = client.get(reverse("keys:detail", args=[alice_key.pk])).content.decode()
+    assert "last check failed" not in page
+    paper.fault(error={"rate": 1.0, "status": 503})
+    key_reprobe(key=alice_key)
+    paper.clear_faults()
+    page = client.get(reverse("keys:detail", args=[alice_key.pk])).content.decode()
+    assert "Active · <strong class=\"status-bad\">last check failed</strong>" in page
+    assert "The last check with the exchange failed" in page
+
+    key_reprobe(key=ExchangeKey.objects.get(pk=alice_key.pk))  # the exchange answers again
+    page = client.get(reverse("keys:detail", args=[alice_key.pk])).content.decode()
+    assert "last check failed" not in page
+    client.force_login(bob)
+    assert client.get(reverse("keys:detail", args=[alice_key.pk])).status_code == 404
