@@ -25,6 +25,17 @@ def test_a_user_with_a_key_and_no_bot_is_offered_the_first_bot(client, alice, al
     assert "Link your first exchange key" not in page
 
 
+def test_two_factor_is_asked_for_what_it_protects_now(client, bob):
+    page = _dashboard(client, bob)  # no key yet: linking one needs it
+    assert "Linking an exchange key needs two-factor authentication." in page
+
+
+def test_a_user_whose_key_is_linked_is_not_told_2fa_is_needed_to_link_one(client, alice, alice_offline_key):
+    page = _dashboard(client, alice)  # the demo user: a linked key, 2FA off
+    assert "Linking an exchange key needs" not in page
+    assert "Your account has no second factor" in page and reverse("two_factor_setup") in page
+
+
 def test_totals_cards_and_recent_orders(client, alice, bob, alice_offline_key, strategy):
     usdt = make_bot(alice, alice_offline_key, strategy, name="Tether bot", allocation="1000")
     usdc = make_bot(alice, alice_offline_key, strategy, name="Circle bot", markets=("BTC/USDC",), quote="USDC",
