@@ -265,3 +265,22 @@ def test_the_bot_token_is_redacted_from_log_lines(linked, alice, telegram):
     deliveries_send_due()
     line = f"HTTP Request: POST {telegram.base_url}{telegram.token}/sendMessage"
     assert telegram.token not in scrub(line)
+
+
+def test_the_procfile_poller_polls_only_when_no_webhook_takes_the_updates(bots, telegram, settings):
+    from io import StringIO
+
+    telegram.push_message(CHAT, "/pause Beta")
+    said = StringIO()
+    call_command("telegram_poll", "--when-needed", "--once", "--timeout", "0", stdout=said)
+    assert "Not polling Telegram: TELEGRAM_WEBHOOK_SECRET is set" in said.getvalue()
+    assert Bot.objects.get(name="Beta").state == "running"  # the webhook's update, left to it
+
+    settings.TELEGRAM_WEBHOOK_SECRET = ""
+    call_command("telegram_poll", "--when-needed", "--once", "--timeout", "0", stdout=StringIO())
+    assert Bot.objects.get(name="Beta").state == "paused"
+
+    settings.TELEGRAM_BOT_TOKEN = ""
+    said = StringIO()
+    call_command("telegram_poll", "--when-needed", "--once", stdout=said)
+    assert "Not polling Telegram: TELEGRAM_BOT_TOKEN is not set" in said.getvalue()

@@ -16,8 +16,22 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--timeout", type=int, default=25, help="Seconds each getUpdates call may wait.")
         parser.add_argument("--once", action="store_true", help="Handle one batch of updates, then exit.")
+        parser.add_argument("--when-needed", action="store_true",
+                            help="For a Procfile line: poll only when a bot token is set and no webhook secret is; "
+                                 "otherwise say why and wait until stopped.")
 
-    def handle(self, *args, timeout, once, **options):
+    def handle(self, *args, timeout, once, when_needed, **options):
+        if when_needed:
+            reason = ("TELEGRAM_BOT_TOKEN is not set, Telegram is not configured" if not settings.TELEGRAM_BOT_TOKEN
+                      else "TELEGRAM_WEBHOOK_SECRET is set, updates come by the webhook"
+                      if settings.TELEGRAM_WEBHOOK_SECRET else "")
+            if reason:
+                # A process manager stops every process when one exits: this one waits instead.
+                self.stdout.write(f"Not polling Telegram: {reason}.")
+                self.stdout.flush()
+                while not once:
+                    time.sleep(3600)
+                return
         if not settings.TELEGRAM_BOT_TOKEN:
             raise CommandError("TELEGRAM_BOT_TOKEN is not set: Telegram is not configured.")
         try:
