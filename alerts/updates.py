@@ -249,7 +249,7 @@ def _callback(query):
             text += "\n" + "\n".join(refused)
         return _send(link, text, "resumed")
     if action == "stop":
-        result = kill_switch(user=link.user, by=link.user, reason="Kill switch from Telegram")
+        result = kill_switch(user=link.user, by=link.user, reason="Stop everything (Telegram)")
         _answer(callback_id, "Stopped")
         return _send(link, f"Kill switch: {result['paused']} bot(s) paused.", "stopped")
     _answer(callback_id, "Cancelled")

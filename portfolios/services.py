@@ -67,8 +67,15 @@ def bot_stop(*, bot, by=None, reason="Stopped by the owner", sell_positions=Fals
     return changed, orders
 
 
-def kill_switch(*, user, by=None, cancel_orders=False, disable_keys=False, reason="Stop everything"):
+# Every way to stop everything (portal, Telegram, staff) gives a reason that starts with this: what it stopped can
+# be found again and resumed in one go.
+KILL_SWITCH_REASON = "Stop everything"
+
+
+def kill_switch(*, user, by=None, cancel_orders=False, disable_keys=False, reason=KILL_SWITCH_REASON):
     """Pause every bot of the user; optionally cancel open orders and disable every key."""
+    if not reason.startswith(KILL_SWITCH_REASON):
+        raise ValueError(f"A kill switch's reason starts with {KILL_SWITCH_REASON!r}")
     paused = 0
     for bot in Bot.objects.filter(owner=user, state=Bot.State.RUNNING):
         paused += bot_pause(bot=bot, by=by, reason=reason)
@@ -80,6 +87,28 @@ def kill_switch(*, user, by=None, cancel_orders=False, disable_keys=False, reaso
         for key in ExchangeKey.objects.filter(owner=user, status=ExchangeKey.Status.ACTIVE):
             disabled += key_disable(key=key, by=by, reason=reason)
     return {"paused": paused, "canceled": canceled, "disabled": disabled}
+
+
+def kill_switch_stopped(*, user):
+    """What the user's last "Stop everything" stopped and is still stopped: (paused bots, disabled keys)."""
+    bots = [bot for bot in Bot.objects.filter(owner=user, state=Bot.State.PAUSED).select_related("key")
+            .prefetch_related("state_changes")
+            if bot.state_changes.all()[:1] and bot.state_changes.all()[0].reason.startswith(KILL_SWITCH_REASON)]
+    keys = list(ExchangeKey.objects.filter(owner=user, status=ExchangeKey.Status.DISABLED,
+                                           status_reason__startswith=KILL_SWITCH_REASON))
+    return bots, keys
+
+
+def kill_switch_resume(*, user, by):
+    """Resume every bot "Stop everything" paused whose key is active again. Returns (resumed, still waiting)."""
+    bots, _keys = kill_switch_stopped(user=user)
+    resumed, waiting = 0, 0
+    for bot in bots:
+        if not bot.key.is_active:
+            waiting += 1
+            continue
+        resumed += bot_resume(bot=bot, by=by, reason="Resumed after Stop everything")
+    return resumed, waiting
 
 
 class BotError(Exception):

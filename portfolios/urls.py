@@ -8,6 +8,7 @@ urlpatterns = [
     path("new/", views.bot_create, name="bot_create"),
     path("report/", views.account_report, name="account_report"),
     path("stop-everything/", views.kill_switch, name="kill_switch"),
+    path("stop-everything/resume/", views.kill_switch_resume, name="kill_switch_resume"),
     path("orders/<int:pk>/", views.order_detail, name="order_detail"),
     path("<int:pk>/", views.bot_detail, name="bot_detail"),
     path("<int:pk>/edit/", views.bot_edit, name="bot_edit"),

@@ -221,12 +221,30 @@ def kill_switch(request):
             parts.append(f"{done['canceled']} open order(s) canceled")
         if form.cleaned_data["disable_keys"]:
             parts.append(f"{done['disabled']} key(s) disabled")
-        messages.warning(request, "Stopped everything: " + ", ".join(parts) + ".")
-        return redirect("dashboard")
+        messages.warning(request, "Stopped everything: " + ", ".join(parts) + ". The Resume page starts it all "
+                                  "again.")
+        return redirect("portfolios:kill_switch_resume")
     return render(request, "portfolios/kill_switch.html", {
         "form": form,
         "running": Bot.objects.filter(owner=request.user, state=Bot.State.RUNNING).count(),
         "open_orders": Order.objects.filter(bot__owner=request.user,
                                             state__in=[Order.State.OPEN, Order.State.PARTIAL]).count(),
         "active_keys": keys_for_owner(owner=request.user).filter(status=ExchangeKey.Status.ACTIVE).count(),
+    })
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def kill_switch_resume(request):
+    """What "Stop everything" stopped, and one button to resume the bots whose key is active."""
+    if request.method == "POST":
+        resumed, waiting = services.kill_switch_resume(user=request.user, by=request.user)
+        text = f"{resumed} bot(s) resumed."
+        if waiting:
+            text += f" {waiting} wait for their key: re-enable it on its page, then resume them here."
+        messages.success(request, text)
+        return redirect("portfolios:kill_switch_resume" if waiting else "dashboard")
+    bots, keys = services.kill_switch_stopped(user=request.user)
+    return render(request, "portfolios/kill_switch_resume.html", {
+        "bots": bots, "keys": keys, "resumable": sum(1 for bot in bots if bot.key.is_active),
     })

@@ -78,7 +78,7 @@ def test_a_user_with_two_factor_stops_everything_without_a_code(client, alice, a
     device, _codes = enable_two_factor(alice)
     login_verified(client, alice, device)
     response = client.post(reverse("portfolios:kill_switch"), {})
-    assert response.status_code == 302 and response.url == reverse("dashboard")
+    assert response.status_code == 302 and response.url == reverse("portfolios:kill_switch_resume")
     alice_bot.refresh_from_db()
     assert alice_bot.state == "paused"
 
@@ -98,3 +98,45 @@ def test_bob_stopping_everything_leaves_alices_bots_running(client, bob, alice_b
     alice_bot.refresh_from_db()
     alice_bot.key.refresh_from_db()
     assert alice_bot.state == "running" and alice_bot.key.status == "active"
+
+
+def test_the_resume_page_lists_what_stop_everything_stopped_and_resumes_it_in_one_go(
+        client, alice, bob, alice_bot, alice_offline_key, strategy):
+    from portfolios.services import bot_pause
+
+    second = make_bot(alice, alice_offline_key, strategy, name="Second")
+    paused_before = make_bot(alice, alice_offline_key, strategy, name="Paused before")
+    bot_pause(bot=paused_before, by=alice, reason="Paused by the owner")
+    client.force_login(alice)
+    stopped = client.post(reverse("portfolios:kill_switch"), {}, follow=True)
+    assert stopped.redirect_chain[-1][0] == reverse("portfolios:kill_switch_resume")
+    page = _page(stopped)
+    assert "Bots it paused" in page and "Second" in page
+    assert reverse("portfolios:bot_detail", args=[alice_bot.pk]) in page
+    assert "Paused before" not in page  # paused by its owner earlier: not Stop everything's to resume
+    assert "Resume 2 bots" in page
+
+    # Another user's resume page shows none of alice's bots and resumes nothing of hers.
+    client.force_login(bob)
+    assert "Second" not in _page(client.get(reverse("portfolios:kill_switch_resume")))
+    client.post(reverse("portfolios:kill_switch_resume"))
+    second.refresh_from_db()
+    assert second.state == "paused"
+
+    client.force_login(alice)
+    done = _page(client.post(reverse("portfolios:kill_switch_resume"), follow=True))
+    assert "2 bot(s) resumed." in done
+    for bot in (alice_bot, second, paused_before):
+        bot.refresh_from_db()
+    assert (alice_bot.state, second.state, paused_before.state) == ("running", "running", "paused")
+    assert "Nothing is stopped" in _page(client.get(reverse("portfolios:kill_switch_resume")))
+
+
+def test_bots_whose_key_stop_everything_disabled_wait_for_the_key(client, alice, alice_bot):
+    client.force_login(alice)
+    page = _page(client.post(reverse("portfolios:kill_switch"), {"disable_keys": "on"}, follow=True))
+    assert "Keys it disabled" in page and "waits for its key" in page and "Resume 0 bots" in page
+    done = _page(client.post(reverse("portfolios:kill_switch_resume"), follow=True))
+    assert "0 bot(s) resumed. 1 wait for their key" in done
+    alice_bot.refresh_from_db()
+    assert alice_bot.state == "paused"

@@ -275,10 +275,24 @@ def test_kill_switch_acts_on_any_input_and_only_as_its_boxes_say(alice_client, b
     ExchangeKey.objects.filter(pk=key.pk).update(status=ExchangeKey.Status.ACTIVE)
     response = alice_client.post(reverse("portfolios:kill_switch"),
                                  {**extra, "cancel_orders": cancel, "disable_keys": disable})
-    assert response.status_code == 302 and response.url == reverse("dashboard")
+    assert response.status_code == 302 and response.url == reverse("portfolios:kill_switch_resume")
     assert Bot.objects.get(pk=bot.pk).state == Bot.State.PAUSED
     disabled = ExchangeKey.objects.get(pk=key.pk).status == ExchangeKey.Status.DISABLED
     assert disabled == forms.BooleanField(required=False).clean(disable)
+
+
+@FUZZ
+@given(data=st.dictionaries(st.text(min_size=1, max_size=10), text, max_size=4))
+def test_resume_after_stop_everything_ignores_whatever_is_posted(alice_client, bot_world, data):
+    from portfolios.services import kill_switch
+
+    bot, key, _ = bot_world
+    Bot.objects.filter(pk=bot.pk).update(state=Bot.State.RUNNING)
+    ExchangeKey.objects.filter(pk=key.pk).update(status=ExchangeKey.Status.ACTIVE)
+    kill_switch(user=bot.owner, by=bot.owner)
+    response = alice_client.post(reverse("portfolios:kill_switch_resume"), data)
+    assert response.status_code == 302 and response.url == reverse("dashboard")
+    assert Bot.objects.get(pk=bot.pk).state == Bot.State.RUNNING
 
 
 @FUZZ
