@@ -14,6 +14,7 @@ from portfolios import pnl, reports, selectors, services
 from portfolios.forms import BotForm, KillSwitchForm, ReportForm, StopForm
 from portfolios.metrics import chart_points
 from portfolios.models import Bot, Order
+from strategies.selectors import strategy_next_run
 
 PER_PAGE = 25
 # Chart periods offered on the bot page, in days (None: the whole history).
@@ -106,6 +107,7 @@ def bot_detail(request, pk):
     points, drawdown = chart_points(selectors.bot_equity_points(bot=bot, since=since))
     return render(request, "portfolios/bot_detail.html", {
         "bot": bot,
+        "next_signal": strategy_next_run(strategy=bot.strategy) if bot.state == "running" else None,
         "figures": pnl.bots_pnl([bot], now=timezone.now())[bot.pk],
         "positions": bot.positions.all(),
         "chart": {"quote": bot.quote_asset, "points": points},

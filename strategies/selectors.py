@@ -54,3 +54,10 @@ def backtest_summary(*, strategy, user):
 
 def backtests_for_user(*, user, limit=20):
     return backtests_visible(user=user).defer("equity", "trades").order_by("-created")[:limit]
+
+
+def strategy_next_run(*, strategy):
+    """When the strategy runs next (its next signals), by its schedule; None when it has none (inactive)."""
+    from django_q.models import Schedule
+
+    return Schedule.objects.filter(name=f"strategy-run:{strategy.pk}").values_list("next_run", flat=True).first()

@@ -342,3 +342,26 @@ def test_the_bot_list_shows_the_users_bots_only(client, alice, bob, alice_paper_
     assert "Alice's trend" in page and "New bot" in page
     client.force_login(bob)
     assert "Alice's trend" not in _page(client.get(reverse("portfolios:bot_list")))
+
+
+def test_a_running_bot_shows_when_its_strategy_signals_next(client, alice, bob, alice_bot, strategy):
+    import re
+    from datetime import datetime, timedelta
+
+    from django.utils import timezone
+
+    from strategies.services import schedules_sync
+
+    schedules_sync(strategies=[strategy], now=timezone.now())
+    client.force_login(alice)
+    page = _page(client.get(reverse("portfolios:bot_detail", args=[alice_bot.pk])))
+    shown = re.search(r'id="next-signal">Next signal: <time datetime="([^"]+)">', page)
+    assert shown, page
+    when = datetime.fromisoformat(shown.group(1))
+    # The next 4-hour candle close (plus a few seconds), in the future and within one timeframe.
+    assert timezone.now() < when <= timezone.now() + timedelta(hours=4, minutes=1)
+    assert when.hour % 4 == 0 and when.minute == 0
+    client.post(reverse("portfolios:bot_pause", args=[alice_bot.pk]))
+    assert "Next signal" not in _page(client.get(reverse("portfolios:bot_detail", args=[alice_bot.pk])))
+    client.force_login(bob)
+    assert client.get(reverse("portfolios:bot_detail", args=[alice_bot.pk])).status_code == 404

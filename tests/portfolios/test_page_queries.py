@@ -14,8 +14,9 @@ from tests.portfolios.conftest import bot_history, make_bot
 pytestmark = pytest.mark.django_db
 
 # Session, user, the second-factor check, then the page's own queries (today's PnL reads the last snapshot of
-# each bot before midnight UTC in one of them; the bot page's execution quality is one more).
-BOT_PAGE_QUERIES = 17
+# each bot before midnight UTC in one of them; the bot page's execution quality is one more, and its strategy's
+# next run one more).
+BOT_PAGE_QUERIES = 18
 DASHBOARD_QUERIES = 13
 
 
