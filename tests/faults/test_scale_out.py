@@ -3,7 +3,6 @@
 from collections import Counter
 
 import pytest
-from django.conf import settings
 from django_q.models import Success, Task
 
 from tests.faults.harness import fan_out_and_check, wait_until, world_build
