@@ -175,8 +175,9 @@ _markets_cache = {}
 _limits_cache = {}
 # ccxt's timeDifference (ms our clock is ahead of the exchange's) per exchange endpoint, once measured.
 _clock_offsets = {}
-# (time.monotonic(), the exchange's time in ms) at each measurement: the exchange's clock is read from the
-# monotonic clock, so a worker's wall clock stepped or off changes nothing until the next measurement.
+# (time.monotonic() mid-way through the round trip, the exchange's time in ms, time.monotonic() when its answer
+# came) at each measurement: the exchange's clock is read from the monotonic clock, so a worker's wall clock
+# stepped or off changes nothing until the next measurement.
 _clock_measured = {}
 # The exchange's clock is measured again after this long (drift, a corrected machine clock).
 CLOCK_MEASURE_SECONDS = 300
@@ -313,7 +314,7 @@ class Exchange:
         # ccxt signs with the wall clock less timeDifference.
         self.client.options["timeDifference"] = int((before_wall + after_wall) * 500) - server_ms
         _clock_offsets[self.cache_key()] = self.client.options["timeDifference"]
-        _clock_measured[self.cache_key()] = ((before + after) / 2, server_ms)
+        _clock_measured[self.cache_key()] = ((before + after) / 2, server_ms, after)
 
     def exchange_clock_ms(self):
         """The exchange's clock now (ms): its time when last measured (within minutes) plus the time since."""
@@ -327,6 +328,17 @@ class Exchange:
                     measured = _clock_measured[key]
         return int(measured[1] + (time.monotonic() - measured[0]) * 1000)
 
+    def exchange_clock_floor_ms(self):
+        """The earliest the exchange's clock can read now (ms).
+
+        The exchange read its time somewhere in the round trip, at the latest when its answer came: counting
+        from then never runs ahead of it, whatever a slow or lopsided round trip did to the estimate that
+        :meth:`exchange_clock_ms` takes from its middle.
+        """
+        self.exchange_clock_ms()  # measured when due
+        _mid, server_ms, answered = _clock_measured[self.cache_key()]
+        return int(server_ms + (time.monotonic() - answered) * 1000)
+
     # the request window: when a sent order can no longer execute
 
     def request_deadline_ms(self, stamp_ms):
@@ -339,8 +351,13 @@ class Exchange:
         return {}
 
     def request_expired(self, deadline_ms):
-        """Whether a request with that deadline can no longer execute, by the exchange's own clock."""
-        return self.exchange_clock_ms() > deadline_ms
+        """Whether a request with that deadline can no longer execute, by the exchange's own clock.
+
+        Judged by the earliest the exchange's clock can read, never by an estimate that may run ahead of it:
+        a process whose measurement took a slow round trip (a busy machine) would otherwise call a request
+        expired while the exchange could still execute it, and the order would be sent twice.
+        """
+        return self.exchange_clock_floor_ms() > deadline_ms
 
     def _call(self, method, args, kwargs, bookkeeping):
         budget = self.budget()

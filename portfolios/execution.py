@@ -459,7 +459,7 @@ def _lookup(exchange, order):
 
 def _deadline_wait(exchange, deadline_ms):
     """Sleep until the request's deadline has passed by the exchange's clock, if that comes soon enough."""
-    left = (deadline_ms - exchange.exchange_clock_ms()) / 1000
+    left = (deadline_ms - exchange.exchange_clock_floor_ms()) / 1000
     if 0 < left <= DEADLINE_WAIT_SECONDS:
         time.sleep(left + 0.05)
 

@@ -46,3 +46,23 @@ def test_an_order_request_older_than_its_window_is_refused_and_never_executes(ve
                                    bot_id=1, stamp_ms=exchange.exchange_clock_ms())
     assert answer["status"] == "closed"
     assert len(venue.exchange_orders(venue.account_of(venue_key))) == 1
+
+
+def test_a_request_is_called_expired_only_once_the_exchanges_earliest_possible_time_is_past_it(venue, venue_key):
+    """A lopsided measurement (the exchange read its time at the end of a 4 s round trip, as on a busy machine)
+    puts the mid-way estimate 2 s ahead of the exchange; expiry never trusts it, so an order whose request the
+    exchange could still execute is never sent again."""
+    import time
+
+    from exchanges import base
+
+    _key, exchange = key_exchange(key_id=venue_key.pk)
+    exchange.exchange_clock_ms()
+    now = time.monotonic()
+    server_ms = venue.paper.server_time()  # what the exchange's clock reads when its answer comes
+    base._clock_measured[exchange.cache_key()] = (now - 2.0, server_ms, now)
+
+    assert exchange.exchange_clock_ms() >= server_ms + 1900  # the estimate runs ahead
+    assert not exchange.request_expired(server_ms + 1000)  # the exchange could still execute it
+    assert venue.paper.server_time() < server_ms + 1000
+    assert exchange.request_expired(server_ms - 500)
