@@ -144,10 +144,14 @@ def _size(bot, signal, market, price, free_quote, free_base):
     ), position_qty
 
 
+# An order's quantity its stored fills add up to, and the orders whose answer told more than is stored.
+_RECORDED = Coalesce(Sum("fills__quantity"), Decimal(0))
+_MISSING_FILLS = Q(filled_quantity__gt=0, recorded__lt=F("filled_quantity"))
+
+
 def fills_missing(orders):
     """Those of ``orders`` whose fills are not all stored yet (an answer that did not tell them)."""
-    return (orders.filter(filled_quantity__gt=0).annotate(recorded=Coalesce(Sum("fills__quantity"), Decimal(0)))
-            .filter(recorded__lt=F("filled_quantity")))
+    return orders.annotate(recorded=_RECORDED).filter(_MISSING_FILLS)
 
 
 def _fills_missing(bot, market):
@@ -182,8 +186,7 @@ def _earlier_orders_wait(bot, signal):
     # One read answers both questions (most often with nothing): unresolved orders, and ones missing fills.
     earlier = list(
         Order.objects.filter(bot=bot, market=signal.market).exclude(signal=signal)
-        .annotate(recorded=Coalesce(Sum("fills__quantity"), Decimal(0)))
-        .filter(~Q(state__in=Order.TERMINAL) | Q(filled_quantity__gt=0, recorded__lt=F("filled_quantity")))
+        .annotate(recorded=_RECORDED).filter(~Q(state__in=Order.TERMINAL) | _MISSING_FILLS)
         .order_by("pk"))
     for order in earlier:
         if order.state in Order.TERMINAL:

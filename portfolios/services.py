@@ -91,9 +91,8 @@ def kill_switch(*, user, by=None, cancel_orders=False, disable_keys=False, reaso
 
 def kill_switch_stopped(*, user):
     """What the user's last "Stop everything" stopped and is still stopped: (paused bots, disabled keys)."""
-    bots = [bot for bot in Bot.objects.filter(owner=user, state=Bot.State.PAUSED).select_related("key")
-            .prefetch_related("state_changes")
-            if bot.state_changes.all()[:1] and bot.state_changes.all()[0].reason.startswith(KILL_SWITCH_REASON)]
+    bots = list(Bot.objects.filter(owner=user, state=Bot.State.PAUSED, state_reason__startswith=KILL_SWITCH_REASON)
+                .select_related("key"))
     keys = list(ExchangeKey.objects.filter(owner=user, status=ExchangeKey.Status.DISABLED,
                                            status_reason__startswith=KILL_SWITCH_REASON))
     return bots, keys
